@@ -1,0 +1,70 @@
+/**
+ * `NodeInfo`: how a node advertises itself to discovery. A `SignedNodeInfo` is signed by the node's
+ * network key — whose public key *is* the PeerId — over `intent(DiscoveryPeers) || bcs(NodeInfo)`, so
+ * nobody can advertise an address for another node (better than Soma: intent-separated, and several
+ * addresses with limits that are actually enforced).
+ */
+import { Schema } from "effect"
+import { boundedString, boundedVector, decodeBcs, encodeBcs, fixedBytes, struct, u32, u64, unitEnum } from "./codec.js"
+import { intentMessage, IntentScope } from "./intent.js"
+import { MAX_ADDRESS_BYTES, MAX_NODE_ADDRESSES } from "./limits.js"
+import { peerIdBytes, peerIdFromPublicKey, PeerId } from "./PeerId.js"
+import { BoundedString, Signature, U32, U64 } from "./primitives.js"
+
+/** Whether a node takes part in consensus. */
+export const NodeRole = Schema.Literal("Validator", "FullNode")
+export type NodeRole = typeof NodeRole.Type
+
+/** Capability flags a node advertises. */
+export const Capability = {
+  /** Answers FetchCommits / FetchBlocks. */
+  ServesStateSync: 1,
+  /** Keeps all history (never prunes), so it can serve a node far behind. */
+  Archival: 2
+} as const
+
+/** A node's advertisement. */
+export const NodeInfo = Schema.Struct({
+  peerId: PeerId,
+  addresses: Schema.Array(BoundedString(MAX_ADDRESS_BYTES, "address")).pipe(Schema.maxItems(MAX_NODE_ADDRESSES)),
+  timestampMs: U64,
+  role: NodeRole,
+  capabilities: U32
+})
+export type NodeInfo = typeof NodeInfo.Type
+
+/** A NodeInfo signed by the network key of its PeerId. */
+export const SignedNodeInfo = Schema.Struct({ info: NodeInfo, signature: Signature })
+export type SignedNodeInfo = typeof SignedNodeInfo.Type
+
+const PeerIdBcs = fixedBytes(32, "peerId").transform({
+  input: (peerId: PeerId) => peerIdBytes(peerId),
+  output: (bytes: Uint8Array) => peerIdFromPublicKey(bytes)
+})
+
+/** BCS layout of `NodeInfo`. */
+export const NodeInfoBcs = struct("NodeInfo", {
+  peerId: PeerIdBcs,
+  addresses: boundedVector(boundedString(MAX_ADDRESS_BYTES, "address"), MAX_NODE_ADDRESSES, 1, "addresses"),
+  timestampMs: u64,
+  role: unitEnum("NodeRole", ["Validator", "FullNode"] as const),
+  capabilities: u32
+})
+
+/** BCS layout of `SignedNodeInfo`. */
+export const SignedNodeInfoBcs = struct("SignedNodeInfo", { info: NodeInfoBcs, signature: fixedBytes(64, "signature") })
+
+/** Canonical bytes of a NodeInfo. */
+export const encodeNodeInfo = (info: NodeInfo): Uint8Array => encodeBcs(NodeInfoBcs, info)
+
+/** Canonical bytes of a signed NodeInfo (what GetKnownPeers carries). */
+export const encodeSignedNodeInfo = (signed: SignedNodeInfo): Uint8Array => encodeBcs(SignedNodeInfoBcs, signed)
+
+/** Decodes untrusted signed-NodeInfo bytes; never throws. */
+export const decodeSignedNodeInfo = (bytes: Uint8Array) => decodeBcs(SignedNodeInfoBcs, bytes)
+
+/** Bytes the network key signs. */
+export const nodeInfoSigningMessage = (info: NodeInfo): Uint8Array => intentMessage(IntentScope.DiscoveryPeers, encodeNodeInfo(info))
+
+/** Whether a node advertises a capability. */
+export const hasCapability = (info: NodeInfo, capability: number): boolean => (info.capabilities & capability) !== 0
