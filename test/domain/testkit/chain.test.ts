@@ -1,0 +1,117 @@
+import { describe, expect, it, layer } from "@effect/vitest"
+import { Effect, Either } from "effect"
+import { bytesEqual, toHex } from "../../../src/domain/bytes.js"
+import { decodeCommit, endOfEpochBlock } from "../../../src/domain/commit.js"
+import { reachesQuorum, stakeOf, quorumThreshold } from "../../../src/domain/committee.js"
+import { ZERO_DIGEST } from "../../../src/domain/primitives.js"
+import { ChainGenerator, type ChainConfig, type GeneratedCommit } from "../../../src/domain/testkit/chain.js"
+import { NodeCryptoLayer } from "../../../src/layers/crypto/NodeCryptoLayer.js"
+import { blockProblems, commitDigestOf } from "./chainChecks.js"
+
+const digests = (commits: ReadonlyArray<GeneratedCommit>) => commits.map((c) => toHex(c.subDag.commitRef.digest))
+
+/** Checks everything DESIGN.md requires of a valid chain; returns the problems found (empty = valid). */
+const chainProblems = (commits: ReadonlyArray<GeneratedCommit>) =>
+  Effect.gen(function* () {
+    const problems: Array<string> = []
+    let previous: Uint8Array = ZERO_DIGEST
+    let epoch = 0
+    for (const [i, c] of commits.entries()) {
+      const commit = c.subDag.commit.commit
+      const at = `commit ${commit.index}`
+      if (commit.index !== i + 1) problems.push(`${at}: index not consecutive`)
+      if (!bytesEqual(commit.previousDigest, previous)) problems.push(`${at}: hash chain broken`)
+      const decoded = decodeCommit(c.subDag.commit.bytes)
+      if (Either.isLeft(decoded)) problems.push(`${at}: bytes do not decode`)
+      if (!bytesEqual(commitDigestOf(c.subDag.commit.bytes), c.subDag.commitRef.digest)) problems.push(`${at}: digest mismatch`)
+      previous = c.subDag.commitRef.digest
+      if (commit.epoch !== epoch) problems.push(`${at}: epoch ${commit.epoch}, expected ${epoch}`)
+      if (c.committee.epoch !== commit.epoch) problems.push(`${at}: committee of another epoch`)
+      // The sub-DAG holds exactly the listed blocks, in the listed order, including the leader.
+      const listed = commit.blocks.map((r) => toHex(r.digest))
+      if (listed.join() !== c.subDag.blocks.map((b) => toHex(b.ref.digest)).join()) problems.push(`${at}: sub-DAG differs from the listed blocks`)
+      if (!listed.includes(toHex(commit.leader.digest))) problems.push(`${at}: leader not committed`)
+      for (const block of [...c.subDag.blocks, ...c.certifierBlocks]) {
+        const found = yield* blockProblems(block, c.committee)
+        if (found.length > 0) problems.push(`${at}: block ${block.ref.round}/${block.ref.author}: ${found.join(",")}`)
+      }
+      // Certifier blocks vote for this commit with quorum stake.
+      const voters = c.certifierBlocks
+        .filter((b) => b.signed.block.commitVotes.some((v) => v.index === commit.index && bytesEqual(v.digest, c.subDag.commitRef.digest)))
+        .map((b) => b.signed.block.author)
+      if (!reachesQuorum(c.committee, voters)) problems.push(`${at}: certifier votes below quorum`)
+      const eoe = endOfEpochBlock(c.subDag)
+      if (c.lastOfEpoch !== (eoe !== undefined)) problems.push(`${at}: lastOfEpoch flag disagrees with end-of-epoch data`)
+      if (c.lastOfEpoch) epoch += 1
+    }
+    return problems
+  })
+
+const configs: ReadonlyArray<[string, ChainConfig, number]> = [
+  ["equal stakes, all parents", { seed: 1, validators: 4, commitsPerEpoch: 5, transactionsPerBlock: 2 }, 13],
+  ["unequal stakes, quorum parents", { seed: 2, validators: 7, commitsPerEpoch: 4, transactionsPerBlock: 1, equalStake: false, parents: "quorum" }, 10],
+  ["one validator", { seed: 3, validators: 1, commitsPerEpoch: 3, transactionsPerBlock: 1 }, 7]
+]
+
+layer(NodeCryptoLayer)("chain generator", (it) => {
+  for (const [name, config, count] of configs) {
+    it.effect(`produces a valid chain across epoch changes (${name})`, () =>
+      Effect.gen(function* () {
+        const commits = new ChainGenerator(config).take(count)
+        expect(commits).toHaveLength(count)
+        expect(yield* chainProblems(commits)).toEqual([])
+        // It really crossed epochs, with rotated protocol keys in the new committee.
+        const epochs = [...new Set(commits.map((c) => c.subDag.epoch))]
+        expect(epochs.length).toBeGreaterThanOrEqual(2)
+        const [first, second] = [commits[0]!.committee, commits.find((c) => c.subDag.epoch === 1)!.committee]
+        expect(toHex(first.authorities[0]!.protocolKey)).not.toBe(toHex(second.authorities[0]!.protocolKey))
+        expect(toHex(first.authorities[0]!.networkKey)).toBe(toHex(second.authorities[0]!.networkKey))
+      })
+    )
+  }
+
+  it.effect("the end-of-epoch data names the committee that signs the next epoch's blocks", () =>
+    Effect.gen(function* () {
+      const commits = new ChainGenerator({ seed: 9, validators: 4, commitsPerEpoch: 3, transactionsPerBlock: 0, equalStake: false }).take(4)
+      const last = commits[2]!
+      const next = endOfEpochBlock(last.subDag)!.signed.block.endOfEpoch!.nextCommittee
+      expect(next).toEqual(commits[3]!.committee)
+      expect(stakeOf(next, [0, 1, 2, 3])).toBe(stakeOf(last.committee, [0, 1, 2, 3]))
+      expect(next.authorities.map((a) => a.stake)).not.toEqual(last.committee.authorities.map((a) => a.stake))
+    })
+  )
+
+  it.effect("a chain whose hash chain is broken is caught by the same checks (the checks can fail)", () =>
+    Effect.gen(function* () {
+      const commits = new ChainGenerator({ seed: 1, validators: 4, commitsPerEpoch: 5, transactionsPerBlock: 1 }).take(3)
+      const swapped = [commits[0]!, commits[2]!, commits[1]!]
+      const problems = yield* chainProblems(swapped)
+      expect(problems.some((p) => p.includes("hash chain broken"))).toBe(true)
+    })
+  )
+})
+
+describe("chain generator determinism and streaming", () => {
+  it("the same seed gives the same chain; another seed another chain", () => {
+    const config = { seed: 42, validators: 4, commitsPerEpoch: 4, transactionsPerBlock: 2 }
+    expect(digests(new ChainGenerator(config).take(6))).toEqual(digests(new ChainGenerator(config).take(6)))
+    expect(digests(new ChainGenerator({ ...config, seed: 43 }).take(6))).not.toEqual(digests(new ChainGenerator(config).take(6)))
+  })
+
+  it("is lazy: the first commit of an endless epoch comes without generating the rest", () => {
+    const generator = new ChainGenerator({ seed: 5, validators: 4, commitsPerEpoch: 1_000_000, transactionsPerBlock: 1 })
+    const iterator = generator.commits()
+    const first = iterator.next()
+    expect(first.done).toBe(false)
+    if (!first.done) expect(first.value.subDag.commitRef.index).toBe(1)
+  })
+
+  it("certifier blocks are exactly the next round's blocks, which the next commit then includes", () => {
+    const commits = new ChainGenerator({ seed: 6, validators: 4, commitsPerEpoch: 10, transactionsPerBlock: 0 }).take(3)
+    const [a, b] = [commits[0]!, commits[1]!]
+    expect(a.certifierBlocks.every((blk) => blk.ref.round === a.subDag.leader.round + 1)).toBe(true)
+    const inB = new Set(b.subDag.blocks.map((blk) => toHex(blk.ref.digest)))
+    expect(a.certifierBlocks.some((blk) => inB.has(toHex(blk.ref.digest)))).toBe(true)
+    expect(stakeOf(a.committee, a.certifierBlocks.map((blk) => blk.signed.block.author))).toBeGreaterThanOrEqual(quorumThreshold(a.committee))
+  })
+})
