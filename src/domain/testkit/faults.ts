@@ -35,11 +35,23 @@ export const withBadBlockSignature = (original: VerifiedBlock): VerifiedBlock =>
   return markVerifiedBlock(signed, bytes, blockRefOf(signed.block, bytes))
 }
 
-/** A block that names another committee member as author but is signed by the real author. */
+/**
+ * A block that names another committee member as author (with that member's parent first, so the
+ * ancestors look right) but is signed by the real author.
+ */
 export const withWrongAuthor = (generator: ChainGenerator, original: VerifiedBlock, committee: Committee): VerifiedBlock => {
   const realAuthor = original.signed.block.author
   const claimed = (realAuthor + 1) % committee.authorities.length
-  return resignBlock(generator, original, (b) => ({ ...b, author: claimed }), realAuthor)
+  return resignBlock(
+    generator,
+    original,
+    (b) => ({
+      ...b,
+      author: claimed,
+      ancestors: [...b.ancestors.filter((a) => a.author === claimed), ...b.ancestors.filter((a) => a.author !== claimed)]
+    }),
+    realAuthor
+  )
 }
 
 /** A block whose author index is outside the committee. */

@@ -5,14 +5,25 @@ import { decodeCommit, endOfEpochBlock } from "../../../src/domain/commit.js"
 import { reachesQuorum, stakeOf, quorumThreshold } from "../../../src/domain/committee.js"
 import { ZERO_DIGEST } from "../../../src/domain/primitives.js"
 import { ChainGenerator, type ChainConfig, type GeneratedCommit } from "../../../src/domain/testkit/chain.js"
+import { blake2b256 } from "../../../src/domain/hash.js"
+import { nodeInfoSigningMessage, type NodeInfo } from "../../../src/domain/nodeInfo.js"
+import { peerIdFromPublicKey } from "../../../src/domain/PeerId.js"
+import { nodeInfoSignedByWrongKey, signNodeInfo } from "../../../src/domain/testkit/faults.js"
 import { NodeCryptoLayer } from "../../../src/layers/crypto/NodeCryptoLayer.js"
-import { blockProblems, commitDigestOf } from "./chainChecks.js"
+import { VerifierLayer } from "../../../src/layers/verifier/VerifierLayer.js"
+import { Crypto } from "../../../src/services/Crypto.js"
+import { Verifier } from "../../../src/services/Verifier.js"
+import { Layer } from "effect"
 
 const digests = (commits: ReadonlyArray<GeneratedCommit>) => commits.map((c) => toHex(c.subDag.commitRef.digest))
 
-/** Checks everything DESIGN.md requires of a valid chain; returns the problems found (empty = valid). */
+/**
+ * Checks what DESIGN.md requires of a valid chain — the real `Verifier` for blocks, plus the commit-level
+ * invariants here — and returns the problems found (empty = valid).
+ */
 const chainProblems = (commits: ReadonlyArray<GeneratedCommit>) =>
   Effect.gen(function* () {
+    const verifier = yield* Verifier
     const problems: Array<string> = []
     let previous: Uint8Array = ZERO_DIGEST
     let epoch = 0
@@ -23,7 +34,7 @@ const chainProblems = (commits: ReadonlyArray<GeneratedCommit>) =>
       if (!bytesEqual(commit.previousDigest, previous)) problems.push(`${at}: hash chain broken`)
       const decoded = decodeCommit(c.subDag.commit.bytes)
       if (Either.isLeft(decoded)) problems.push(`${at}: bytes do not decode`)
-      if (!bytesEqual(commitDigestOf(c.subDag.commit.bytes), c.subDag.commitRef.digest)) problems.push(`${at}: digest mismatch`)
+      if (!bytesEqual(blake2b256(c.subDag.commit.bytes), c.subDag.commitRef.digest)) problems.push(`${at}: digest mismatch`)
       previous = c.subDag.commitRef.digest
       if (commit.epoch !== epoch) problems.push(`${at}: epoch ${commit.epoch}, expected ${epoch}`)
       if (c.committee.epoch !== commit.epoch) problems.push(`${at}: committee of another epoch`)
@@ -31,10 +42,11 @@ const chainProblems = (commits: ReadonlyArray<GeneratedCommit>) =>
       const listed = commit.blocks.map((r) => toHex(r.digest))
       if (listed.join() !== c.subDag.blocks.map((b) => toHex(b.ref.digest)).join()) problems.push(`${at}: sub-DAG differs from the listed blocks`)
       if (!listed.includes(toHex(commit.leader.digest))) problems.push(`${at}: leader not committed`)
-      for (const block of [...c.subDag.blocks, ...c.certifierBlocks]) {
-        const found = yield* blockProblems(block, c.committee)
-        if (found.length > 0) problems.push(`${at}: block ${block.ref.round}/${block.ref.author}: ${found.join(",")}`)
-      }
+      const blocks = [...c.subDag.blocks, ...c.certifierBlocks]
+      const verdicts = yield* verifier.verifyBlocks(c.committee, blocks.map((b) => ({ bytes: b.bytes, expected: b.ref })))
+      verdicts.forEach((v, k) => {
+        if (Either.isLeft(v)) problems.push(`${at}: block ${blocks[k]!.ref.round}/${blocks[k]!.ref.author}: ${v.left.message}`)
+      })
       // Certifier blocks vote for this commit with quorum stake.
       const voters = c.certifierBlocks
         .filter((b) => b.signed.block.commitVotes.some((v) => v.index === commit.index && bytesEqual(v.digest, c.subDag.commitRef.digest)))
@@ -53,7 +65,7 @@ const configs: ReadonlyArray<[string, ChainConfig, number]> = [
   ["one validator", { seed: 3, validators: 1, commitsPerEpoch: 3, transactionsPerBlock: 1 }, 7]
 ]
 
-layer(NodeCryptoLayer)("chain generator", (it) => {
+layer(Layer.provideMerge(VerifierLayer, NodeCryptoLayer))("chain generator", (it) => {
   for (const [name, config, count] of configs) {
     it.effect(`produces a valid chain across epoch changes (${name})`, () =>
       Effect.gen(function* () {
@@ -87,6 +99,18 @@ layer(NodeCryptoLayer)("chain generator", (it) => {
       const swapped = [commits[0]!, commits[2]!, commits[1]!]
       const problems = yield* chainProblems(swapped)
       expect(problems.some((p) => p.includes("hash chain broken"))).toBe(true)
+    })
+  )
+
+  it.effect("makes NodeInfos signed by the right key, and on demand by the wrong one", () =>
+    Effect.gen(function* () {
+      const crypto = yield* Crypto
+      const generator = new ChainGenerator({ seed: 4, validators: 2, commitsPerEpoch: 2, transactionsPerBlock: 0 })
+      const owner = generator.networkSigner(0)
+      const info: NodeInfo = { peerId: peerIdFromPublicKey(owner.publicKey), addresses: ["/ip4/127.0.0.1/tcp/9000"], timestampMs: 1, role: "Validator", capabilities: 1 }
+      const check = (signature: Uint8Array) => crypto.verify({ publicKey: owner.publicKey, message: nodeInfoSigningMessage(info), signature })
+      expect(yield* check(signNodeInfo(info, owner).signature)).toBe(true)
+      expect(yield* check(nodeInfoSignedByWrongKey(info, generator.networkSigner(1)).signature)).toBe(false)
     })
   )
 })
