@@ -1,0 +1,34 @@
+/** Every tuning knob of state sync in one place, each with the reason for its value. */
+
+/** Commits per FetchCommits request: the server's cap (DESIGN.md §4, Soma's COMMIT_SYNC_BATCH_SIZE). */
+export const MAX_COMMITS_PER_RANGE = 100
+/** Block refs per FetchBlocks request: the server's cap (DESIGN.md §4). */
+export const MAX_BLOCKS_PER_FETCH = 1_000
+/** A FetchBlocks stream is cut off past this many bytes (Soma's MAX_TOTAL_FETCHED_BYTES). */
+export const MAX_FETCHED_BYTES_PER_STREAM = 128 * 1024 * 1024
+/**
+ * Ranges in flight (fetched, verified or waiting to be delivered) ahead of the delivered watermark.
+ * 8 × 100 commits keeps every peer busy and both cores verifying while bounding memory to a few
+ * thousand blocks.
+ */
+export const DEFAULT_RANGE_WINDOW = 8
+/** Block chunks in flight at once across all peers: enough to overlap network and verification. */
+export const DEFAULT_BLOCK_CHUNKS_IN_FLIGHT = 6
+/** Requests one peer serves us at once: spreads load and stops one slow peer holding several ranges. */
+export const MAX_REQUESTS_PER_PEER = 3
+/** Deadline of a FetchCommits call (Soma had none). */
+export const FETCH_COMMITS_TIMEOUT_MS = 10_000
+/** Deadline of a whole FetchBlocks stream (≤ 1,000 blocks, ≤ 128 MiB). */
+export const FETCH_BLOCKS_TIMEOUT_MS = 30_000
+/** Deadline of GetCommitAvailability / PushCommit (Soma's 10 s). */
+export const SMALL_CALL_TIMEOUT_MS = 5_000
+/** How often peers are asked for their heights (DESIGN.md §6.1). */
+export const HEIGHT_POLL_INTERVAL_MS = 5_000
+/** First backoff after a failed request to a peer; doubled per consecutive failure. */
+export const BACKOFF_BASE_MS = 500
+/** Longest backoff after failures (a peer that merely timed out comes back within this). */
+export const BACKOFF_MAX_MS = 30_000
+/** How long a peer that served invalid data is ignored (and its claims dropped). */
+export const BAN_DURATION_MS = 10 * 60_000
+/** Capacity of the CommittedSubDag PubSub. Delivery never depends on it: readers fall back to the store. */
+export const SUBDAG_PUBSUB_CAPACITY = 1_024

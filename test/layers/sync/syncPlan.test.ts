@@ -1,0 +1,194 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as fc from "fast-check"
+import type { VerifiedBlock } from "../../../src/domain/block.js"
+import type { PeerId } from "../../../src/domain/PeerId.js"
+import { blockRefKey } from "../../../src/domain/refs.js"
+import { ChainGenerator, type GeneratedCommit } from "../../../src/domain/testkit/chain.js"
+import { SeededRandom } from "../../../src/domain/testkit/rng.js"
+import { MAX_COMMITS_PER_RANGE } from "../../../src/layers/sync/constants.js"
+import {
+  initialPlan,
+  onBlocksOutcome,
+  onCommitsOutcome,
+  onDelivered,
+  onPeerHeights,
+  schedule,
+  targetHeight,
+  type CommitsOutcome,
+  type SyncCommand,
+  type SyncPlan
+} from "../../../src/layers/sync/syncPlan.js"
+
+// A chain with epochs of 37 commits, so that ranges of 100 meet epoch boundaries at odd places.
+const CHAIN: ReadonlyArray<GeneratedCommit> = new ChainGenerator({ seed: 3, validators: 4, commitsPerEpoch: 37, transactionsPerBlock: 0 }).take(260)
+const blocksByKey = new Map<string, VerifiedBlock>()
+for (const c of CHAIN) for (const b of [...c.subDag.blocks, ...c.certifierBlocks]) blocksByKey.set(blockRefKey(b.ref), b)
+const epochOf = (index: number) => CHAIN[index - 1]!.subDag.epoch
+const lastOfEpoch = (index: number) => {
+  let i = index
+  while (i < CHAIN.length && !CHAIN[i - 1]!.lastOfEpoch) i++
+  return i
+}
+
+const peer = (n: number) => n.toString(16).padStart(64, "0") as PeerId
+
+type Behaviour = "honest" | "liar" | "flaky" | "withholder"
+
+/** What a peer of a given behaviour answers to a command, as the sync loop's workers would report it. */
+const commitsAnswer = (behaviour: Behaviour, plan: SyncPlan, start: number, end: number, rng: SeededRandom): CommitsOutcome => {
+  if (behaviour === "liar") return rng.chance(0.5) ? { _tag: "Invalid", detail: "forged" } : { _tag: "Empty" }
+  if (behaviour === "flaky" && rng.chance(0.4)) return { _tag: "Failed", detail: "timeout" }
+  const epoch = epochOf(start)
+  const stop = Math.min(end, lastOfEpoch(start)) // a response never spans an epoch
+  const commits = CHAIN.slice(start - 1, stop)
+  if (epoch > plan.nextEpoch)
+    return { _tag: "NeedsCommittee", held: { epoch, commits: commits.map((c) => c.subDag.commit.bytes), certifierBlocks: [] } }
+  return { _tag: "Verified", commits: commits.map((c) => c.subDag.commit), certifiers: commits[commits.length - 1]!.certifierBlocks }
+}
+
+interface Outstanding {
+  readonly command: SyncCommand
+}
+
+/**
+ * Drives the pure plan to completion against a model of peers, checking invariants after every step,
+ * and returns the delivered commit indices in delivery order.
+ */
+const drive = (behaviours: ReadonlyArray<Behaviour>, height: number, seed: number, window: number) => {
+  const rng = new SeededRandom(seed)
+  let plan = initialPlan(0, 0)
+  let now = 0
+  const peers = behaviours.map((_, i) => peer(i + 1))
+  behaviours.forEach((b, i) => {
+    plan = onPeerHeights(plan, peers[i]!, b === "liar" ? height + 10_000 : height, 0, now)
+  })
+  const behaviourOf = new Map(peers.map((p, i) => [p, behaviours[i]!]))
+  const outstanding: Array<Outstanding> = []
+  const delivered: Array<number> = []
+  const answered = new Set<PeerId>()
+  const config = { window, blockChunksInFlight: 3, maxRequestsPerPeer: 2 }
+
+  for (let step = 0; step < 20_000 && plan.nextIndex <= height; step++) {
+    const scheduled = schedule(plan, now, config)
+    plan = scheduled.plan
+    for (const command of scheduled.commands) {
+      if (command._tag === "Deliver") {
+        const range = command.range
+        expect(range.start).toBe(plan.nextIndex)
+        for (const c of range.status.commits) delivered.push(c.commit.index)
+        // Every listed block of every delivered commit is present.
+        for (const c of range.status.commits) for (const ref of c.commit.blocks) expect(range.status.blocks.has(blockRefKey(ref))).toBe(true)
+        const last = range.status.commits[range.status.commits.length - 1]!
+        const nextEpoch = CHAIN[last.commit.index - 1]!.lastOfEpoch ? epochOf(last.commit.index) + 1 : epochOf(last.commit.index)
+        plan = onDelivered(plan, range.id, nextEpoch)
+      } else {
+        expect(plan.peers.get(command.peer)!.bannedUntil).toBeLessThanOrEqual(now)
+        outstanding.push({ command })
+      }
+    }
+    // Invariants: contiguous ranges from nextIndex, within the window; in-flight counts match.
+    let expected = plan.nextIndex
+    for (const r of plan.ranges) {
+      expect(r.start).toBe(expected)
+      expect(r.end).toBeGreaterThanOrEqual(r.start)
+      expect(r.end - r.start).toBeLessThan(MAX_COMMITS_PER_RANGE)
+      expected = r.end + 1
+    }
+    expect(plan.ranges.length).toBeLessThanOrEqual(window + 1)
+    for (const p of peers) {
+      const count = outstanding.filter((o) => o.command._tag !== "Deliver" && o.command.peer === p).length
+      expect(plan.peers.get(p)!.inflight).toBe(count)
+    }
+
+    if (outstanding.length === 0) {
+      now += 1_000 // nothing in flight: let backoffs expire
+      continue
+    }
+    // Complete one outstanding command, chosen at random (any interleaving).
+    const [{ command }] = outstanding.splice(rng.nextInt(outstanding.length), 1) as [Outstanding]
+    now += rng.nextInt(50)
+    const behaviour = behaviourOf.get((command as { peer: PeerId }).peer)!
+    answered.add((command as { peer: PeerId }).peer)
+    if (command._tag === "FetchCommits") {
+      plan = onCommitsOutcome(plan, command.rangeId, command.peer, commitsAnswer(behaviour, plan, command.start, command.end, rng), now)
+    } else if (command._tag === "VerifyHeld") {
+      const commits = CHAIN.slice(command.start - 1, command.start - 1 + command.held.commits.length)
+      plan = onCommitsOutcome(plan, command.rangeId, command.peer, { _tag: "Verified", commits: commits.map((c) => c.subDag.commit), certifiers: commits[commits.length - 1]!.certifierBlocks }, now)
+    } else if (command._tag === "FetchBlocks") {
+      const outcome =
+        behaviour === "liar"
+          ? { blocks: [], invalid: "forged block" }
+          : behaviour === "flaky" && rng.chance(0.4)
+            ? { blocks: [], failed: "timeout" }
+            : { blocks: command.refs.filter(() => behaviour !== "withholder" || rng.chance(0.5)).map((r) => blocksByKey.get(blockRefKey(r))!) }
+      plan = onBlocksOutcome(plan, command.rangeId, command.chunkId, command.peer, outcome, now)
+    }
+  }
+  return { delivered, plan, now, answered }
+}
+
+describe("sync plan", () => {
+  it("honest peers: delivers exactly 1..height in order across epoch boundaries", () => {
+    const { delivered } = drive(["honest", "honest", "honest"], 250, 1, 8)
+    expect(delivered).toEqual(Array.from({ length: 250 }, (_, i) => i + 1))
+  })
+
+  it("opens no more ranges than the window, whatever height a liar claims", () => {
+    let plan = initialPlan(0, 0)
+    plan = onPeerHeights(plan, peer(1), 1_000_000_000, 0, 0)
+    const { plan: after, commands } = schedule(plan, 0, { window: 8, blockChunksInFlight: 3, maxRequestsPerPeer: 100 })
+    expect(after.ranges).toHaveLength(8)
+    expect(commands.filter((c) => c._tag === "FetchCommits")).toHaveLength(8)
+    expect(targetHeight(after, 0)).toBe(1_000_000_000)
+  })
+
+  it("a peer that serves invalid data is banned, its claims dropped, and gets no more requests", () => {
+    let plan = onPeerHeights(initialPlan(0, 0), peer(1), 500, 0, 0)
+    const first = schedule(plan, 0)
+    const fetch = first.commands.find((c) => c._tag === "FetchCommits")!
+    plan = onCommitsOutcome(first.plan, fetch.rangeId, peer(1), { _tag: "Invalid", detail: "bad votes" }, 10)
+    expect(plan.peers.get(peer(1))!.bannedUntil).toBeGreaterThan(10)
+    expect(targetHeight(plan, 10)).toBe(0)
+    plan = onPeerHeights(plan, peer(1), 900, 0, 20) // claims of a banned peer are ignored
+    expect(schedule(plan, 20).commands.filter((c) => c._tag !== "Deliver" && c.peer === peer(1))).toHaveLength(0)
+  })
+
+  it("a timeout backs the peer off exponentially and the range goes to another peer", () => {
+    let plan = onPeerHeights(onPeerHeights(initialPlan(0, 0), peer(1), 50, 0, 0), peer(2), 50, 0, 0)
+    const first = schedule(plan, 0, { window: 1, blockChunksInFlight: 1, maxRequestsPerPeer: 1 })
+    const fetch = first.commands.find((c) => c._tag === "FetchCommits")!
+    plan = onCommitsOutcome(first.plan, fetch.rangeId, fetch.peer, { _tag: "Failed", detail: "deadline" }, 100)
+    const backoff1 = plan.peers.get(fetch.peer)!.backoffUntil
+    expect(backoff1).toBeGreaterThan(100)
+    const second = schedule(plan, 101, { window: 1, blockChunksInFlight: 1, maxRequestsPerPeer: 1 })
+    const retry = second.commands.find((c) => c._tag === "FetchCommits")!
+    expect(retry.peer).not.toBe(fetch.peer)
+    plan = onCommitsOutcome(second.plan, retry.rangeId, retry.peer, { _tag: "Failed", detail: "deadline" }, 200)
+    const third = schedule(plan, backoff1, { window: 1, blockChunksInFlight: 1, maxRequestsPerPeer: 1 })
+    const again = third.commands.find((c) => c._tag === "FetchCommits")!
+    plan = onCommitsOutcome(third.plan, again.rangeId, again.peer, { _tag: "Failed", detail: "deadline" }, backoff1 + 10)
+    expect(plan.peers.get(again.peer)!.backoffUntil - (backoff1 + 10)).toBeGreaterThan(backoff1 - 100)
+  })
+
+  it("property: any mix of honest, flaky, withholding and lying peers (at least one honest) yields exactly the canonical sequence, in order", () => {
+    const behaviour = fc.constantFrom<Behaviour>("honest", "liar", "flaky", "withholder")
+    fc.assert(
+      fc.property(
+        fc.array(behaviour, { minLength: 0, maxLength: 5 }),
+        fc.integer({ min: 1, max: 250 }),
+        fc.integer({ min: 0, max: 2 ** 31 }),
+        fc.integer({ min: 1, max: 8 }),
+        (others, height, seed, window) => {
+          const { delivered, plan, now, answered } = drive(["honest", ...others], height, seed, window)
+          expect(delivered).toEqual(Array.from({ length: height }, (_, i) => i + 1))
+          // Every liar that answered anything is banned or had its claim cut below what it first claimed.
+          others.forEach((b, i) => {
+            const p = plan.peers.get(peer(i + 2))!
+            if (b === "liar" && answered.has(peer(i + 2))) expect(p.bannedUntil > now || p.highest < height + 10_000).toBe(true)
+          })
+        }
+      ),
+      { numRuns: 60 }
+    )
+  })
+})
