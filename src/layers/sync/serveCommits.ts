@@ -1,0 +1,108 @@
+/**
+ * The serving side of state sync, over the store: what `FetchCommits` and `FetchBlocks` answer
+ * (DESIGN.md §4). Requests arrive validated (P2pServer); these functions bound every answer — at most
+ * 100 commits, never across an epoch, never more bytes than a message can carry, only a certified
+ * tail — so no request can make the node do unbounded work.
+ */
+import { Effect, Option } from "effect"
+import type { VerifiedBlock } from "../../domain/block.js"
+import { bytesEqual } from "../../domain/bytes.js"
+import type { VerifiedCommit } from "../../domain/commit.js"
+import { reachesQuorum } from "../../domain/committee.js"
+import { MAX_COMMITTEE_SIZE } from "../../domain/limits.js"
+import type { BlockRef } from "../../domain/refs.js"
+import type { StoreError, StoreService } from "../../services/Store.js"
+import { MAX_BLOCKS_PER_FETCH, MAX_COMMITS_PER_RANGE } from "./constants.js"
+
+/**
+ * Payload budget of one response message: under the 4 MiB gRPC limit with room for the protobuf
+ * envelope (a few bytes of framing per entry).
+ */
+export const RESPONSE_PAYLOAD_BUDGET = 4 * 1024 * 1024 - 64 * 1024
+
+/** Upper bound on stored votes read for one commit: a vote per block, a few blocks per author. */
+const MAX_VOTES_READ = MAX_COMMITTEE_SIZE * 4
+
+/** A FetchCommits answer: consecutive commits of one epoch, the last one certified by the blocks. */
+export interface CommitsAnswer {
+  readonly commits: ReadonlyArray<VerifiedCommit>
+  readonly certifierBlocks: ReadonlyArray<VerifiedBlock>
+}
+
+const empty: CommitsAnswer = { commits: [], certifierBlocks: [] }
+
+/**
+ * Commits `start..end` as we can prove them: at most 100, cut at our watermark, at the end of the first
+ * commit's epoch and at the message budget, then trailing commits without quorum votes dropped.
+ */
+export const serveFetchCommits = (store: StoreService, start: number, end: number): Effect.Effect<CommitsAnswer, StoreError> =>
+  Effect.gen(function* () {
+    const { highestSyncedCommit, lowestAvailableCommit } = yield* store.watermarks
+    const from = Math.max(start, lowestAvailableCommit)
+    const to = Math.min(end, start + MAX_COMMITS_PER_RANGE - 1, highestSyncedCommit)
+    if (from !== start || to < from) return empty
+    const scanned = yield* store.scanCommits(from, to, MAX_COMMITS_PER_RANGE)
+    const first = scanned[0]
+    if (first === undefined) return empty
+    const epoch = first.commit.epoch
+    const lastOfEpoch = yield* store.lastCommitOfEpoch(epoch)
+    const commits: Array<VerifiedCommit> = []
+    let bytes = 0
+    for (const c of scanned) {
+      if (c.commit.epoch !== epoch || (Option.isSome(lastOfEpoch) && c.commit.index > lastOfEpoch.value)) break
+      if (bytes + c.bytes.length > RESPONSE_PAYLOAD_BUDGET / 2) break // half for commits, half for certifiers
+      commits.push(c)
+      bytes += c.bytes.length
+    }
+    const committee = yield* store.getCommittee(epoch)
+    if (Option.isNone(committee)) return empty
+    // Walk back from the last commit to the first one a quorum of stored blocks votes for.
+    while (commits.length > 0) {
+      const last = commits[commits.length - 1] as VerifiedCommit
+      const votes = (yield* store.commitVotes(last.ref.index, MAX_VOTES_READ)).filter((v) => bytesEqual(v.commit.digest, last.ref.digest))
+      if (reachesQuorum(committee.value, votes.map((v) => v.voter.author))) {
+        const certifierBlocks = yield* store.getBlocks(votes.map((v) => v.voter))
+        return { commits, certifierBlocks: withinBudget(certifierBlocks, RESPONSE_PAYLOAD_BUDGET / 2) }
+      }
+      commits.pop()
+    }
+    return empty
+  })
+
+const withinBudget = (blocks: ReadonlyArray<VerifiedBlock>, budget: number): Array<VerifiedBlock> => {
+  const out: Array<VerifiedBlock> = []
+  let bytes = 0
+  for (const b of blocks) {
+    if (bytes + b.bytes.length > budget) break
+    out.push(b)
+    bytes += b.bytes.length
+  }
+  return out
+}
+
+/**
+ * The stored blocks among `refs` (at most 1,000 asked), grouped into messages of at most the payload
+ * budget each; missing blocks are left out, and a block too large for any message is never sent.
+ */
+export const serveFetchBlocks = (
+  store: StoreService,
+  refs: ReadonlyArray<BlockRef>
+): Effect.Effect<ReadonlyArray<ReadonlyArray<Uint8Array>>, StoreError> =>
+  Effect.gen(function* () {
+    const blocks = yield* store.getBlocks(refs.slice(0, MAX_BLOCKS_PER_FETCH))
+    const messages: Array<Array<Uint8Array>> = []
+    let current: Array<Uint8Array> = []
+    let bytes = 0
+    for (const b of blocks) {
+      if (b.bytes.length > RESPONSE_PAYLOAD_BUDGET) continue
+      if (bytes + b.bytes.length > RESPONSE_PAYLOAD_BUDGET) {
+        messages.push(current)
+        current = []
+        bytes = 0
+      }
+      current.push(b.bytes)
+      bytes += b.bytes.length
+    }
+    if (current.length > 0) messages.push(current)
+    return messages
+  })

@@ -1,0 +1,54 @@
+/**
+ * The `StateSync` service: brings this node up to the network's latest certified commit and hands
+ * every commit to the executor, in order, with no gap and no duplicate (DESIGN.md §6). It also takes
+ * commits produced by local consensus on a validator (`sendCommit`).
+ */
+import { Context, Data, type Effect, type Stream } from "effect"
+import type { VerifiedBlock } from "../domain/block.js"
+import type { CommittedSubDag } from "../domain/commit.js"
+import type { StoreError, StoreInconsistency } from "./Store.js"
+
+/** What sync is doing, for operators and other modules. */
+export interface SyncStatus {
+  /** Everything up to here is verified, stored and will be delivered. */
+  readonly highestSyncedCommit: number
+  /** The highest commit a usable peer claims (a hint until synced). */
+  readonly targetCommit: number
+  readonly lowestAvailableCommit: number
+  /** Epoch of the next commit to sync. */
+  readonly epoch: number
+  /** Peers with a usable height claim. */
+  readonly peersWithClaims: number
+  /** Peers banned for serving invalid data. */
+  readonly bannedPeers: number
+}
+
+/** A commit the stream must deliver is no longer stored (pruned, or below a trusted checkpoint). */
+export class CommitUnavailable extends Data.TaggedError("CommitUnavailable")<{
+  readonly index: number
+  readonly lowestAvailableCommit: number
+}> {
+  override get message(): string {
+    return `commit ${this.index} is not available (lowest available: ${this.lowestAvailableCommit})`
+  }
+}
+
+export interface StateSyncService {
+  /** The current sync status. */
+  readonly status: Effect.Effect<SyncStatus, StoreError>
+  /**
+   * Every commit from `fromIndex` on, in order, once each: read from the store while the consumer is
+   * behind, then followed live. A slow or restarted consumer loses nothing; the stream never ends
+   * on its own.
+   */
+  readonly commits: (fromIndex: number) => Stream.Stream<CommittedSubDag, StoreError | CommitUnavailable>
+  /**
+   * The validator path: a commit produced by local consensus. It must link to the stored previous
+   * commit; it is persisted (with `certifierBlocks`, verified blocks voting for earlier commits, if any),
+   * published, and pushed to peers that are behind.
+   */
+  readonly sendCommit: (subDag: CommittedSubDag, certifierBlocks?: ReadonlyArray<VerifiedBlock>) => Effect.Effect<void, StoreError | StoreInconsistency>
+}
+
+/** Tag of the `StateSync` service. */
+export class StateSync extends Context.Tag("soma-p2p/StateSync")<StateSync, StateSyncService>() {}
