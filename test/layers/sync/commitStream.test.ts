@@ -53,7 +53,7 @@ describe("commits(fromIndex): no gap, no duplicate", () => {
         watermarks: Effect.gen(function* () {
           const stale = yield* real.watermarks
           if (produced < 100) {
-            yield* produce(real, pubsub, produced + 1, produced + 5)
+            yield* Effect.orDie(produce(real, pubsub, produced + 1, produced + 5))
             produced += 5
           }
           return stale
