@@ -1,0 +1,86 @@
+/**
+ * Benchmark CLI: `npm run bench -- <name> [--json]`.
+ *
+ * Each registered bench returns the fields of its one-line JSON report (`--json`, for scripts and CI)
+ * and the rows of its readable table. To add a bench, add an entry to `BENCHES`.
+ */
+import { runCryptoBench } from "./crypto.js"
+
+/** One bench's output: the JSON fields (in order) and a readable table. */
+export interface BenchReport {
+  readonly json: Readonly<Record<string, number | null>>
+  readonly table: ReadonlyArray<readonly [label: string, value: number | null, unit: string]>
+}
+
+/** The registered benches, by CLI name. */
+export const BENCHES: Readonly<Record<string, () => Promise<BenchReport>>> = {
+  crypto: async () => {
+    const r = await runCryptoBench()
+    return {
+      // exactly these fields, in this order: scripts compare them across runs
+      json: {
+        nobleVerifyPerSec: r.nobleVerifyPerSec,
+        nativeVerifyPerSec: r.nativeVerifyPerSec,
+        poolVerifyPerSec: r.poolVerifyPerSec,
+        poolSpeedup: r.poolSpeedup,
+        blake2bMBPerSec: r.blake2bMBPerSec,
+        blockDecodePerSec: r.blockDecodePerSec
+      },
+      table: [
+        ["noble verify (1 thread)", r.nobleVerifyPerSec, "verifies/s"],
+        ["native verify (1 thread, sync)", r.nativeVerifyPerSec, "verifies/s"],
+        [`pool verifyMany (${r.workers} workers, batches of 4096)`, r.poolVerifyPerSec, "verifies/s"],
+        ["pool speedup over native", r.poolSpeedup, "x"],
+        ["  main thread busy during pool", r.poolMainThreadBusy * 100, "%"],
+        ["libuv callback verify (alternative)", r.libuvVerifyPerSec, "verifies/s"],
+        ["  main thread busy during libuv", r.libuvMainThreadBusy * 100, "%"],
+        ["blake2b-256, 1 MiB (fastest)", r.blake2bMBPerSec, "MB/s"],
+        ["  hash-wasm", r.blake2bHashWasmMBPerSec, "MB/s"],
+        ["  @noble/hashes", r.blake2bNobleMBPerSec, "MB/s"],
+        ["block decode", r.blockDecodePerSec, "blocks/s"],
+        ["other processes' CPU during the bench", r.otherProcessesCores, "cores (should be ~0)"]
+      ]
+    }
+  }
+}
+
+const round = (value: number | null): number | null =>
+  value === null ? null : Math.abs(value) >= 100 ? Math.round(value) : Math.round(value * 100) / 100
+
+const printTable = (name: string, report: BenchReport): void => {
+  const width = Math.max(...report.table.map(([label]) => label.length))
+  console.log(`bench ${name}`)
+  for (const [label, value, unit] of report.table) {
+    const shown = value === null ? "null" : String(round(value))
+    console.log(`  ${label.padEnd(width)}  ${shown.padStart(10)} ${unit}`)
+  }
+}
+
+const main = async (argv: ReadonlyArray<string>): Promise<number> => {
+  const json = argv.includes("--json")
+  const names = argv.filter((arg) => !arg.startsWith("--"))
+  const name = names[0]
+  const bench = name === undefined ? undefined : BENCHES[name]
+  if (name === undefined || bench === undefined || names.length > 1) {
+    console.error(`usage: npm run bench -- <${Object.keys(BENCHES).join("|")}> [--json]`)
+    return 2
+  }
+  const report = await bench()
+  if (json) {
+    const fields = Object.fromEntries(Object.entries(report.json).map(([key, value]) => [key, round(value)]))
+    console.log(JSON.stringify({ name, ...fields }))
+  } else {
+    printTable(name, report)
+  }
+  return 0
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code
+  },
+  (error: unknown) => {
+    console.error(error)
+    process.exitCode = 1
+  }
+)
