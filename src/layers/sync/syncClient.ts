@@ -1,0 +1,153 @@
+/**
+ * The fetching side of state sync: one function per command of the plan. Each calls a peer with a
+ * deadline, verifies what comes back, and reports an outcome the plan understands — never an error:
+ * whatever a peer does ends as `Failed` (not its fault, maybe), `Empty`, or `Invalid` (its fault).
+ */
+import { Effect, Either, Option, Stream } from "effect"
+import type { VerifiedBlock } from "../../domain/block.js"
+import { decodeBcs, encodeBcs } from "../../domain/codec.js"
+import { decodeCommit } from "../../domain/commit.js"
+import type { Committee } from "../../domain/committee.js"
+import type { PeerId } from "../../domain/PeerId.js"
+import { blake2b256 } from "../../domain/hash.js"
+import { toHex } from "../../domain/bytes.js"
+import { BlockRefBcs, CommitRefBcs, type BlockRef, type CommitRef } from "../../domain/refs.js"
+import { P2pMethods } from "../../proto/P2pMethods.js"
+import type { CallError, NetworkService } from "../../services/Network.js"
+import type { StoreError, StoreService } from "../../services/Store.js"
+import type { VerifierService } from "../../services/Verifier.js"
+import { FETCH_BLOCKS_TIMEOUT_MS, FETCH_COMMITS_TIMEOUT_MS, MAX_FETCHED_BYTES_PER_STREAM, SMALL_CALL_TIMEOUT_MS } from "./constants.js"
+import type { BlocksOutcome, CommitsOutcome, HeldCommits } from "./syncPlan.js"
+
+/** What the workers need. */
+export interface SyncClientDeps {
+  readonly network: NetworkService
+  readonly store: StoreService
+  readonly verifier: VerifierService
+}
+
+/** A protocol violation (undecodable or oversized answer) is the peer's fault; other call errors may not be. */
+const blame = (error: CallError): CommitsOutcome =>
+  error._tag === "ProtocolViolation" ? { _tag: "Invalid", detail: error.message } : { _tag: "Failed", detail: error.message }
+
+const committeeOf = (store: StoreService, epoch: number): Effect.Effect<Option.Option<Committee>, StoreError> => store.getCommittee(epoch)
+
+/** Verifies a commit response against the committee of its epoch, or holds it until that committee exists. */
+export const verifyCommitsResponse = (
+  deps: SyncClientDeps,
+  start: number,
+  end: number,
+  minEpoch: number,
+  commits: ReadonlyArray<Uint8Array>,
+  certifierBlocks: ReadonlyArray<Uint8Array>
+): Effect.Effect<CommitsOutcome, StoreError> =>
+  Effect.gen(function* () {
+    const first = commits[0]
+    if (first === undefined) return { _tag: "Empty" } as const
+    const decoded = decodeCommit(first)
+    if (Either.isLeft(decoded)) return { _tag: "Invalid", detail: decoded.left.message } as const
+    const epoch = decoded.right.epoch
+    if (epoch < minEpoch) return { _tag: "Invalid", detail: `commit ${start} claims epoch ${epoch}, but ${minEpoch} has begun` } as const
+    const committee = yield* committeeOf(deps.store, epoch)
+    if (Option.isNone(committee)) {
+      const held: HeldCommits = { epoch, commits, certifierBlocks }
+      return { _tag: "NeedsCommittee", held } as const
+    }
+    const verified = yield* Effect.either(
+      deps.verifier.verifyCommitRange(committee.value, { start, maxCommits: end - start + 1, commits, certifierBlocks })
+    )
+    return Either.match(verified, {
+      onLeft: (e): CommitsOutcome => ({ _tag: "Invalid", detail: e.message }),
+      onRight: (range): CommitsOutcome => ({ _tag: "Verified", commits: range.commits, certifiers: range.certifierBlocks })
+    })
+  })
+
+/** FetchCommits `start..end` from `peer`, then verification. */
+export const fetchCommits = (
+  deps: SyncClientDeps,
+  peer: PeerId,
+  start: number,
+  end: number,
+  minEpoch: number
+): Effect.Effect<CommitsOutcome, StoreError> =>
+  deps.network.call(peer, P2pMethods.FetchCommits, { start, end }, { timeout: FETCH_COMMITS_TIMEOUT_MS }).pipe(
+    Effect.matchEffect({
+      onFailure: (error) => Effect.succeed(blame(error)),
+      onSuccess: (response) => verifyCommitsResponse(deps, start, end, minEpoch, response.commits, response.certifierBlocks)
+    })
+  )
+
+/**
+ * FetchBlocks `refs` from `peer`: blocks are matched to the request by digest (not by position), the
+ * stream is cut at 128 MiB, and what arrived before an error still counts. A block that was not asked
+ * for, or does not verify, marks the peer invalid.
+ */
+export const fetchBlocks = (
+  deps: SyncClientDeps,
+  peer: PeerId,
+  epoch: number,
+  refs: ReadonlyArray<BlockRef>
+): Effect.Effect<BlocksOutcome, StoreError> =>
+  Effect.gen(function* () {
+    const wanted = new Map(refs.map((r) => [toHex(r.digest), r] as const))
+    const received = new Map<string, { bytes: Uint8Array; expected: BlockRef }>()
+    let bytes = 0
+    let invalid: string | undefined
+    const request = { blockRefs: refs.map((r) => encodeBcs(BlockRefBcs, r)) }
+    const streamed = yield* deps.network.callStream(peer, P2pMethods.FetchBlocks, request, { timeout: FETCH_BLOCKS_TIMEOUT_MS }).pipe(
+      Stream.takeWhile(() => bytes <= MAX_FETCHED_BYTES_PER_STREAM && invalid === undefined),
+      Stream.runForEach((message) =>
+        Effect.sync(() => {
+          for (const block of message.blocks) {
+            bytes += block.length
+            const key = toHex(blake2b256(block))
+            const expected = wanted.get(key)
+            if (expected === undefined || received.has(key)) {
+              invalid = expected === undefined ? "served a block that was not asked for" : "served a block twice"
+              return
+            }
+            received.set(key, { bytes: block, expected })
+          }
+        })
+      ),
+      Effect.either
+    )
+    const committee = yield* committeeOf(deps.store, epoch)
+    const blocks: Array<VerifiedBlock> = []
+    if (Option.isSome(committee) && received.size > 0) {
+      const results = yield* deps.verifier.verifyBlocks(committee.value, [...received.values()])
+      for (const result of results) {
+        if (Either.isRight(result)) blocks.push(result.right)
+        else invalid ??= result.left.message
+      }
+    }
+    const failed = Either.isLeft(streamed) ? streamed.left.message : bytes > MAX_FETCHED_BYTES_PER_STREAM ? "stream exceeded 128 MiB" : undefined
+    const protocolViolation = Either.isLeft(streamed) && streamed.left._tag === "ProtocolViolation"
+    return {
+      blocks,
+      ...(invalid !== undefined ? { invalid } : protocolViolation ? { invalid: failed as string } : {}),
+      ...(failed !== undefined && !protocolViolation ? { failed } : {})
+    }
+  })
+
+/** A peer's claimed heights, or nothing if it did not answer in time or answered nonsense. */
+export const fetchAvailability = (
+  network: NetworkService,
+  peer: PeerId
+): Effect.Effect<Option.Option<{ readonly highest: number; readonly lowest: number }>> =>
+  network.call(peer, P2pMethods.GetCommitAvailability, {}, { timeout: SMALL_CALL_TIMEOUT_MS }).pipe(
+    Effect.map((r) =>
+      r.lowestAvailableCommit <= r.highestSyncedCommit + 1 ? Option.some({ highest: r.highestSyncedCommit, lowest: r.lowestAvailableCommit }) : Option.none()
+    ),
+    Effect.orElseSucceed(() => Option.none())
+  )
+
+/** Tells a peer about our new highest commit (a hint; failures are ignored). */
+export const pushCommit = (network: NetworkService, peer: PeerId, ref: CommitRef): Effect.Effect<void> =>
+  network.call(peer, P2pMethods.PushCommit, { commitRef: encodeBcs(CommitRefBcs, ref) }, { timeout: SMALL_CALL_TIMEOUT_MS }).pipe(Effect.ignore)
+
+/** Decodes a pushed CommitRef (untrusted). */
+export const decodePushedRef = (bytes: Uint8Array) => decodeBcs(CommitRefBcs, bytes)
+
+/** Decodes a requested BlockRef (untrusted). */
+export const decodeRequestedRef = (bytes: Uint8Array) => decodeBcs(BlockRefBcs, bytes)

@@ -1,0 +1,84 @@
+/**
+ * The serving side of state sync registered on the network: GetCommitAvailability, GetCommitInfo,
+ * PushCommit, FetchCommits and FetchBlocks. Each validates its request (bad input → INVALID_ARGUMENT,
+ * over a limit → RESOURCE_EXHAUSTED), answers from the store with bounded work, and turns a store
+ * failure into UNAVAILABLE — never a crash.
+ */
+import { Effect, Either, Option, Stream, type Scope } from "effect"
+import { encodeBcs } from "../../domain/codec.js"
+import { CommitRefBcs, type BlockRef, type CommitRef } from "../../domain/refs.js"
+import type { PeerId } from "../../domain/PeerId.js"
+import { P2pMethods } from "../../proto/P2pMethods.js"
+import { HandlerStatus, type NetworkService } from "../../services/Network.js"
+import type { StoreError, StoreService } from "../../services/Store.js"
+import { MAX_BLOCKS_PER_FETCH } from "./constants.js"
+import { serveFetchBlocks, serveFetchCommits } from "./serveCommits.js"
+import { decodePushedRef, decodeRequestedRef } from "./syncClient.js"
+
+/** Largest commit index on the wire (u32). */
+const MAX_COMMIT_INDEX = 0xffff_ffff
+
+const unavailable = (error: StoreError) => HandlerStatus.unavailable(`storage: ${error.detail}`)
+
+/** Registers the sync handlers until the scope closes; `onPush` receives validated PushCommit hints. */
+export const registerSyncServer = (
+  network: NetworkService,
+  store: StoreService,
+  onPush: (peer: PeerId, ref: CommitRef) => Effect.Effect<void>
+): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    yield* network.handleUnary(P2pMethods.GetCommitAvailability, () =>
+      Effect.map(store.watermarks, (w) => ({
+        highestSyncedCommit: w.highestSyncedCommit,
+        lowestAvailableCommit: w.lowestAvailableCommit,
+        epoch: w.nextEpoch
+      })).pipe(Effect.mapError(unavailable))
+    )
+
+    yield* network.handleUnary(P2pMethods.GetCommitInfo, (request) =>
+      Effect.gen(function* () {
+        const query = request.query
+        if (query === undefined) return yield* Effect.fail(HandlerStatus.invalidArgument("query must be latest or index"))
+        const index = query.$case === "latest" ? (yield* store.watermarks).highestSyncedCommit : query.value
+        const commit = index === 0 ? Option.none() : yield* store.getCommit(index)
+        return Option.match(commit, {
+          onNone: () => ({}),
+          onSome: (c) => ({ commitRef: encodeBcs(CommitRefBcs, c.ref) })
+        })
+      }).pipe(Effect.catchTag("StoreError", (e) => Effect.fail(unavailable(e))))
+    )
+
+    yield* network.handleUnary(P2pMethods.PushCommit, (request, context) =>
+      Either.match(decodePushedRef(request.commitRef), {
+        onLeft: (e) => Effect.fail(HandlerStatus.invalidArgument(`commitRef: ${e.message}`)),
+        onRight: (ref) => Effect.as(onPush(context.peerId, ref), {})
+      })
+    )
+
+    yield* network.handleUnary(P2pMethods.FetchCommits, (request) => {
+      if (request.start < 1 || request.end < request.start || request.end > MAX_COMMIT_INDEX)
+        return Effect.fail(HandlerStatus.invalidArgument(`bad range ${request.start}..${request.end}`))
+      return serveFetchCommits(store, request.start, request.end).pipe(
+        Effect.map((answer) => ({ commits: answer.commits.map((c) => c.bytes), certifierBlocks: answer.certifierBlocks.map((b) => b.bytes) })),
+        Effect.mapError(unavailable)
+      )
+    })
+
+    yield* network.handleServerStream(P2pMethods.FetchBlocks, (request) => {
+      // The count is checked before anything is decoded or allocated for it.
+      if (request.blockRefs.length > MAX_BLOCKS_PER_FETCH)
+        return Stream.fail(HandlerStatus.resourceExhausted(`${request.blockRefs.length} refs, at most ${MAX_BLOCKS_PER_FETCH}`))
+      const refs: Array<BlockRef> = []
+      for (const bytes of request.blockRefs) {
+        const decoded = decodeRequestedRef(bytes)
+        if (Either.isLeft(decoded)) return Stream.fail(HandlerStatus.invalidArgument(`blockRef: ${decoded.left.message}`))
+        refs.push(decoded.right)
+      }
+      return Stream.unwrap(
+        serveFetchBlocks(store, refs).pipe(
+          Effect.map((messages) => Stream.fromIterable(messages.map((blocks) => ({ blocks: [...blocks] })))),
+          Effect.mapError(unavailable)
+        )
+      )
+    })
+  })

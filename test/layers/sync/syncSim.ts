@@ -1,0 +1,81 @@
+/**
+ * A simulated network of syncing nodes: each node has its own in-memory store, a SimNetwork node and
+ * the real SyncLayer; validators are filled through the validator path (`sendCommit`). Verification
+ * runs on the calling thread (native, no worker pool) so that the simulation stays deterministic
+ * under `TestClock`.
+ */
+import { Effect, Layer, Scope, ExecutionStrategy, Exit } from "effect"
+import type { CommitRef } from "../../../src/domain/refs.js"
+import { peerIdFromPublicKey, type PeerId } from "../../../src/domain/PeerId.js"
+import { ZERO_DIGEST } from "../../../src/domain/primitives.js"
+import type { GeneratedCommit } from "../../../src/domain/testkit/chain.js"
+import { deriveSeed, TestSigner } from "../../../src/domain/testkit/keys.js"
+import { makeNodeCrypto } from "../../../src/layers/crypto/NodeCryptoLayer.js"
+import { SimNetwork } from "../../../src/layers/network/sim/SimNetwork.js"
+import { makeSimNode } from "../../../src/layers/network/sim/SimNetworkLayer.js"
+import { makeMemoryStore } from "../../../src/layers/store/MemoryStoreLayer.js"
+import { makeStateSync, type SyncConfig } from "../../../src/layers/sync/SyncLayer.js"
+import { VerifierLayer } from "../../../src/layers/verifier/VerifierLayer.js"
+import { Crypto } from "../../../src/services/Crypto.js"
+import { Network, type NetworkService } from "../../../src/services/Network.js"
+import type { StateSyncService } from "../../../src/services/StateSync.js"
+import { Store, type StoreService } from "../../../src/services/Store.js"
+import { Verifier } from "../../../src/services/Verifier.js"
+
+/** Native verification on the calling thread: deterministic under TestClock. */
+export const InlineCryptoLayer = Layer.scoped(Crypto, makeNodeCrypto({ inlineBelow: Number.POSITIVE_INFINITY }))
+/** The verifier over inline native crypto. */
+export const SimVerifierLayer = VerifierLayer.pipe(Layer.provide(InlineCryptoLayer))
+
+export interface SyncSimNode {
+  readonly peerId: PeerId
+  readonly address: string
+  readonly network: NetworkService
+  readonly store: StoreService
+  readonly sync: StateSyncService
+  /** Stops the node (closes its network, loop and store). */
+  readonly stop: Effect.Effect<void>
+}
+
+/** The genesis start of a chain. */
+export const genesisOf = (chain: ReadonlyArray<GeneratedCommit>): SyncConfig["start"] => ({
+  commitRef: { index: 0, digest: ZERO_DIGEST } satisfies CommitRef,
+  committee: chain[0]!.committee
+})
+
+/** A PeerId for node `n` of a simulation. */
+export const simPeerId = (n: number): PeerId => peerIdFromPublicKey(new TestSigner(deriveSeed("sim-node", n)).publicKey)
+
+/** Starts a node in a child scope of the current one; its store is fresh unless given. */
+export const startSyncNode = (n: number, config: SyncConfig, store?: StoreService) =>
+  Effect.gen(function* () {
+    const parent = yield* Effect.scope
+    const scope = yield* Scope.fork(parent, ExecutionStrategy.sequential)
+    const peerId = simPeerId(n)
+    const verifier = yield* Verifier
+    const built = yield* Scope.extend(
+      Effect.gen(function* () {
+        const network = yield* makeSimNode({ peerId })
+        const nodeStore = store ?? (yield* makeMemoryStore)
+        const sync = yield* makeStateSync(config).pipe(
+          Effect.provideService(Network, network),
+          Effect.provideService(Store, nodeStore),
+          Effect.provideService(Verifier, verifier)
+        )
+        return { network, store: nodeStore, sync }
+      }),
+      scope
+    )
+    const node: SyncSimNode = { peerId, address: `sim://${peerId}`, ...built, stop: Scope.close(scope, Exit.void) }
+    return node
+  })
+
+/** Feeds commits `from..to` of the chain through the validator path of a node. */
+export const produce = (node: SyncSimNode, chain: ReadonlyArray<GeneratedCommit>, from: number, to: number) =>
+  Effect.forEach(
+    chain.slice(from - 1, to),
+    (c) => Effect.orDie(node.sync.sendCommit(c.subDag, c.certifierBlocks)),
+    { discard: true }
+  )
+
+export type { SimNetwork }
