@@ -6,7 +6,20 @@
 import { Context, Data, type Effect, type Stream } from "effect"
 import type { VerifiedBlock } from "../domain/block.js"
 import type { CommittedSubDag } from "../domain/commit.js"
+import type { PeerId } from "../domain/PeerId.js"
 import type { StoreError, StoreInconsistency } from "./Store.js"
+
+/** What sync believes about one peer. */
+export interface SyncPeerStatus {
+  readonly peerId: PeerId
+  /** Its claimed highest commit (−1: no usable claim). */
+  readonly claimedHeight: number
+  readonly banned: boolean
+  /** Requests to it in flight. */
+  readonly inflight: number
+  /** Consecutive failed requests. */
+  readonly failures: number
+}
 
 /** What sync is doing, for operators and other modules. */
 export interface SyncStatus {
@@ -21,6 +34,7 @@ export interface SyncStatus {
   readonly peersWithClaims: number
   /** Peers banned for serving invalid data. */
   readonly bannedPeers: number
+  readonly peers: ReadonlyArray<SyncPeerStatus>
 }
 
 /** A commit the stream must deliver is no longer stored (pruned, or below a trusted checkpoint). */

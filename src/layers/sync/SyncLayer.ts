@@ -262,7 +262,14 @@ const make = (config: SyncConfig): Effect.Effect<StateSyncService, never, Networ
           lowestAvailableCommit: w.lowestAvailableCommit,
           epoch: w.nextEpoch,
           peersWithClaims: peers.filter((p) => p.highest >= 0 && !isBanned(p, now)).length,
-          bannedPeers: peers.filter((p) => isBanned(p, now)).length
+          bannedPeers: peers.filter((p) => isBanned(p, now)).length,
+          peers: [...plan.peers.entries()].map(([peerId, p]) => ({
+            peerId,
+            claimedHeight: p.highest,
+            banned: isBanned(p, now),
+            inflight: p.inflight,
+            failures: p.failures
+          }))
         }
       }),
       commits: (fromIndex) => commitStream(store, published, fromIndex),

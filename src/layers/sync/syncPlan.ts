@@ -121,7 +121,7 @@ export type SyncCommand =
 export type CommitsOutcome =
   | { readonly _tag: "Verified"; readonly commits: ReadonlyArray<VerifiedCommit>; readonly certifiers: ReadonlyArray<VerifiedBlock> }
   | { readonly _tag: "NeedsCommittee"; readonly held: HeldCommits }
-  /** The peer answered with no commit although it claimed to have them. */
+  /** The peer answered with no commit although it claimed to have them (a lie: banned). */
   | { readonly _tag: "Empty" }
   /** Timeout, unreachable, or an error status: not proof of malice. */
   | { readonly _tag: "Failed"; readonly detail: string }
@@ -279,10 +279,10 @@ export const onCommitsOutcome = (plan: SyncPlan, rangeId: number, peer: PeerId, 
       return replaceRange(next, rangeId, (r) => [{ ...r, status: { _tag: "AwaitingCommittee", peer, held: outcome.held } }])
     }
     case "Empty": {
-      // It claimed the range's start but has nothing there: lower its claim below it.
-      const penalised = failed(plan, peer, now)
-      const lowered = range === undefined ? penalised : updatePeer(penalised, peer, (p) => ({ ...p, highest: Math.min(p.highest, range.start - 1) }))
-      return current ? replaceRange(lowered, rangeId, (r) => [{ ...r, status: queued }]) : lowered
+      // It claimed (itself: heights and pushes come from the peer) to hold the range's start but has
+      // nothing there. Claims only grow on an honest node, so this is a lie: ban it like bad data.
+      const next = banned(plan, peer, now)
+      return current ? replaceRange(next, rangeId, (r) => [{ ...r, status: queued }]) : next
     }
     case "Failed": {
       const next = failed(plan, peer, now)

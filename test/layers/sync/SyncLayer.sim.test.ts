@@ -4,7 +4,7 @@ import { toHex } from "../../../src/domain/bytes.js"
 import { ChainGenerator, type GeneratedCommit } from "../../../src/domain/testkit/chain.js"
 import { makeSimNetwork, SimNetwork } from "../../../src/layers/network/sim/SimNetwork.js"
 import { settleSimulated } from "../network/harness.js"
-import { genesisOf, produce, SimVerifierLayer, startSyncNode } from "./syncSim.js"
+import { genesisOf, produce, SimVerifierLayer, startByzantineNode, startSyncNode, type Fault } from "./syncSim.js"
 
 const CHAIN: ReadonlyArray<GeneratedCommit> = new ChainGenerator({ seed: 17, validators: 4, commitsPerEpoch: 100, transactionsPerBlock: 1 }).take(300)
 const canonical = (to: number) => CHAIN.slice(0, to).map((c) => toHex(c.subDag.commitRef.digest))
@@ -29,6 +29,43 @@ layer(Layer.merge(World, SimVerifierLayer))("state sync in simulation", (it) => 
       const status = yield* fresh.sync.status
       expect(status.highestSyncedCommit).toBe(300)
       expect(status.epoch).toBe(3)
+    })
+  )
+
+  it.scoped("with a height liar, a block forger, a commit forger, a staller and a peer that drops connections mid-stream, the output is still exactly the canonical sequence and the liars are banned", () =>
+    Effect.gen(function* () {
+      const start = genesisOf(CHAIN)
+      const world = yield* SimNetwork
+      const honest = yield* startSyncNode(0, { start })
+      yield* produce(honest, CHAIN, 1, 300)
+      const dropper = yield* startSyncNode(1, { start })
+      yield* produce(dropper, CHAIN, 1, 300)
+      yield* world.setPeerConditions(dropper.peerId, { disconnectAfterStreamMessages: 1 })
+      // In this order: a commit forger after the liar is certainly asked for commits (nobody else has served them yet).
+      const faults: ReadonlyArray<Fault> = ["heightLiar", "commitForger", "blockForger", "staller"]
+      const byzantine = yield* Effect.forEach(faults, (fault, i) => startByzantineNode(20 + i, fault, CHAIN, 300))
+      const fresh = yield* startSyncNode(10, { start })
+      const delivered = yield* settleSimulated(
+        Effect.gen(function* () {
+          // Each Byzantine peer alone for a simulated minute (so it is certainly asked), then the others.
+          for (const peer of byzantine) {
+            yield* Effect.orDie(fresh.network.dial(peer.peerId, peer.address))
+            yield* Effect.sleep("60 seconds")
+          }
+          const early = yield* fresh.sync.status
+          expect(early.highestSyncedCommit).toBe(0)
+          for (const peer of [dropper, honest]) yield* Effect.orDie(fresh.network.dial(peer.peerId, peer.address))
+          return yield* fresh.sync.commits(1).pipe(Stream.take(300), Stream.runCollect)
+        })
+      )
+      expect(Chunk.toReadonlyArray(delivered).map((s) => toHex(s.commitRef.digest))).toEqual(canonical(300))
+      // The height liar and both forgers are banned; the staller only timed out (not proof of malice);
+      // the honest peer and the one that drops connections are not banned.
+      const status = yield* fresh.sync.status
+      const banned = new Map(status.peers.map((p) => [p.peerId, p.banned]))
+      expect(byzantine.map((b) => banned.get(b.peerId))).toEqual([true, true, true, false])
+      expect([honest.peerId, dropper.peerId].map((p) => banned.get(p))).toEqual([false, false])
+      expect(yield* fresh.store.watermarks).toMatchObject({ highestSyncedCommit: 300 })
     })
   )
 })

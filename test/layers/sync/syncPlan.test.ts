@@ -179,12 +179,12 @@ describe("sync plan", () => {
         fc.integer({ min: 0, max: 2 ** 31 }),
         fc.integer({ min: 1, max: 8 }),
         (others, height, seed, window) => {
-          const { delivered, plan, now, answered } = drive(["honest", ...others], height, seed, window)
+          const { delivered, plan, answered } = drive(["honest", ...others], height, seed, window)
           expect(delivered).toEqual(Array.from({ length: height }, (_, i) => i + 1))
-          // Every liar that answered anything is banned or had its claim cut below what it first claimed.
+          // Every liar that answered anything was banned (it served nothing or forged data).
           others.forEach((b, i) => {
             const p = plan.peers.get(peer(i + 2))!
-            if (b === "liar" && answered.has(peer(i + 2))) expect(p.bannedUntil > now || p.highest < height + 10_000).toBe(true)
+            if (b === "liar" && answered.has(peer(i + 2))) expect(p.bannedUntil).toBeGreaterThan(0)
           })
         }
       ),

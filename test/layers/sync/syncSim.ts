@@ -4,7 +4,12 @@
  * runs on the calling thread (native, no worker pool) so that the simulation stays deterministic
  * under `TestClock`.
  */
-import { Effect, Layer, Scope, ExecutionStrategy, Exit } from "effect"
+import { Effect, Either, ExecutionStrategy, Exit, Layer, Scope, Stream } from "effect"
+import { decodeBcs } from "../../../src/domain/codec.js"
+import { BlockRefBcs } from "../../../src/domain/refs.js"
+import { withBadBlockSignature } from "../../../src/domain/testkit/faults.js"
+import { serveFetchCommits } from "../../../src/layers/sync/serveCommits.js"
+import { P2pMethods } from "../../../src/proto/P2pMethods.js"
 import type { CommitRef } from "../../../src/domain/refs.js"
 import { peerIdFromPublicKey, type PeerId } from "../../../src/domain/PeerId.js"
 import { ZERO_DIGEST } from "../../../src/domain/primitives.js"
@@ -79,3 +84,61 @@ export const produce = (node: SyncSimNode, chain: ReadonlyArray<GeneratedCommit>
   )
 
 export type { SimNetwork }
+
+/** How a Byzantine peer misbehaves. */
+export type Fault =
+  | "heightLiar" // claims a huge height, serves nothing
+  | "blockForger" // serves real commits but forged blocks
+  | "commitForger" // serves commits whose certificate lacks quorum votes
+  | "staller" // claims the chain, never answers a fetch
+
+/**
+ * A node that answers the P2P protocol as `fault` says, over a store holding the chain up to `height`
+ * (for the parts it answers honestly).
+ */
+export const startByzantineNode = (n: number, fault: Fault, chain: ReadonlyArray<GeneratedCommit>, height: number) =>
+  Effect.gen(function* () {
+    const peerId = simPeerId(n)
+    const network = yield* makeSimNode({ peerId })
+    const store = yield* makeMemoryStore
+    yield* Effect.orDie(store.initialise(genesisOf(chain)))
+    for (const c of chain.slice(0, height)) yield* Effect.orDie(store.writeCommits([{ subDag: c.subDag }], { extraBlocks: c.certifierBlocks }))
+    const claimed = fault === "heightLiar" ? 1_000_000 : height
+    yield* network.handleUnary(P2pMethods.GetCommitAvailability, () =>
+      Effect.succeed({ highestSyncedCommit: claimed, lowestAvailableCommit: 1, epoch: 0 })
+    )
+    yield* network.handleUnary(P2pMethods.FetchCommits, (request) => {
+      switch (fault) {
+        case "heightLiar":
+          return Effect.succeed({ commits: [], certifierBlocks: [] })
+        case "staller":
+          return Effect.never
+        case "blockForger":
+        case "commitForger":
+          return serveFetchCommits(store, request.start, request.end).pipe(
+            Effect.orDie,
+            Effect.map((answer) => ({
+              commits: answer.commits.map((c) => c.bytes),
+              // The commit forger drops votes below quorum; its commits can then not be certified.
+              certifierBlocks: (fault === "commitForger" ? answer.certifierBlocks.slice(0, 1) : answer.certifierBlocks).map((b) => b.bytes)
+            }))
+          )
+      }
+    })
+    yield* network.handleServerStream(P2pMethods.FetchBlocks, (request) => {
+      if (fault === "staller") return Stream.never
+      if (fault === "heightLiar") return Stream.empty
+      // The block forger flips a signature bit of each real block: never the block that was asked for.
+      const refs = request.blockRefs.flatMap((bytes) => {
+        const decoded = decodeBcs(BlockRefBcs, bytes)
+        return Either.isRight(decoded) ? [decoded.right] : []
+      })
+      return Stream.fromEffect(
+        store.getBlocks(refs).pipe(
+          Effect.orDie,
+          Effect.map((blocks) => ({ blocks: blocks.map((b) => (fault === "blockForger" ? withBadBlockSignature(b).bytes : b.bytes)) }))
+        )
+      )
+    })
+    return { peerId, address: `sim://${peerId}`, network }
+  })
