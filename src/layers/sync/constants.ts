@@ -30,5 +30,5 @@ export const BACKOFF_BASE_MS = 500
 export const BACKOFF_MAX_MS = 30_000
 /** How long a peer that served invalid data is ignored (and its claims dropped). */
 export const BAN_DURATION_MS = 10 * 60_000
-/** Capacity of the CommittedSubDag PubSub. Delivery never depends on it: readers fall back to the store. */
-export const SUBDAG_PUBSUB_CAPACITY = 1_024
+/** Capacity of the CommittedSubDag PubSub (sliding). Small on purpose: each entry holds a sub-DAG's blocks, and a reader that falls behind reads the store instead, so nothing is lost. */
+export const SUBDAG_PUBSUB_CAPACITY = 128

@@ -5,6 +5,8 @@
  * and the rows of its readable table. To add a bench, add an entry to `BENCHES`.
  */
 import { runCryptoBench } from "./crypto.js"
+import { runNetworkBench } from "./network.js"
+import { runSyncBench } from "./sync.js"
 
 /** One bench's output: the JSON fields (in order) and a readable table. */
 export interface BenchReport {
@@ -14,6 +16,56 @@ export interface BenchReport {
 
 /** The registered benches, by CLI name. */
 export const BENCHES: Readonly<Record<string, () => Promise<BenchReport>>> = {
+  network: async () => {
+    const r = await runNetworkBench()
+    return {
+      json: {
+        unaryCallsPerSec: r.unaryCallsPerSec,
+        streamMBPerSec: r.streamMBPerSec,
+        plaintextStreamMBPerSec: r.plaintextStreamMBPerSec,
+        authOverheadPct: r.authOverheadPct
+      },
+      table: [
+        ["unary calls (TLS, 32 in flight)", r.unaryCallsPerSec, "calls/s"],
+        ["stream of 1 MiB messages (TLS)", r.streamMBPerSec, "MB/s"],
+        ["stream of 1 MiB messages (plaintext)", r.plaintextStreamMBPerSec, "MB/s"],
+        ["authentication/TLS cost on streaming", r.authOverheadPct, "%"]
+      ]
+    }
+  },
+  sync: async () => {
+    const r = await runSyncBench()
+    return {
+      json: {
+        commits: r.commits,
+        blocks: r.blocks,
+        transactions: r.transactions,
+        signatures: r.signatures,
+        seconds: r.seconds,
+        commitsPerSec: r.commitsPerSec,
+        signaturesPerSec: r.signaturesPerSec,
+        verifyLimitPerSec: r.verifyLimitPerSec,
+        ratio: r.ratio,
+        baselineCommitsPerSec: r.baselineCommitsPerSec,
+        speedupOverBaseline: r.speedupOverBaseline,
+        peakRssMB: r.peakRssMB
+      },
+      table: [
+        ["commits synced", r.commits, ""],
+        ["blocks", r.blocks, ""],
+        ["certified transactions", r.transactions, ""],
+        ["signatures verified", r.signatures, ""],
+        ["sync time", r.seconds, "s"],
+        ["commits/s", r.commitsPerSec, "commits/s"],
+        ["signatures/s", r.signaturesPerSec, "sigs/s"],
+        ["raw verifyMany on the pool (limit)", r.verifyLimitPerSec, "sigs/s"],
+        ["ratio (signatures/s ÷ limit)", r.ratio, "(target ≥ 0.7)"],
+        ["baseline (window 1, one request at a time)", r.baselineCommitsPerSec, "commits/s"],
+        ["speed-up over baseline", r.speedupOverBaseline, "x"],
+        ["peak RSS of the syncing node", r.peakRssMB, "MB"]
+      ]
+    }
+  },
   crypto: async () => {
     const r = await runCryptoBench()
     return {

@@ -1,0 +1,4 @@
+import { networkContract } from "./contract.js"
+import { simHarness } from "./harness.js"
+
+networkContract("SimNetworkLayer", simHarness())
