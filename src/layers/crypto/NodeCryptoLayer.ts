@@ -352,7 +352,8 @@ export interface NodeCryptoOptions {
  */
 const privateKeys = new WeakMap<Ed25519Keypair, KeyObject>()
 
-const keypairFromSeedSync = (seed: Uint8Array): Ed25519Keypair => {
+/** The key pair of a 32-byte seed, synchronously (config loading and wiring need it outside the service). */
+export const keypairFromSeedSync = (seed: Uint8Array): Ed25519Keypair => {
   if (seed.length !== 32) throw new RangeError(`an Ed25519 seed is 32 bytes, got ${seed.length}`)
   const privateKey = createPrivateKey({
     key: Buffer.concat([PKCS8_ED25519_SEED_PREFIX, seed]),

@@ -11,6 +11,7 @@ import { committedSubDag, type CommittedSubDag } from "../../domain/commit.js"
 import type { PeerId } from "../../domain/PeerId.js"
 import { blockRefKey, type CommitRef } from "../../domain/refs.js"
 import { Network, type NetworkService } from "../../services/Network.js"
+import { PeerManager } from "../../services/PeerManager.js"
 import { StateSync, type StateSyncService } from "../../services/StateSync.js"
 import { Store, type StoreService, type TrustedCheckpoint, type Watermarks } from "../../services/Store.js"
 import { Verifier } from "../../services/Verifier.js"
@@ -91,6 +92,14 @@ const make = (config: SyncConfig): Effect.Effect<StateSyncService, never, Networ
     const store = yield* Store
     const verifier = yield* Verifier
     const deps: SyncClientDeps = { network, store, verifier }
+    // When discovery runs alongside, a peer that serves invalid data is reported to it too, so that the
+    // node stops dialling it (sync keeps its own bans regardless).
+    const peerManager = yield* Effect.serviceOption(PeerManager)
+    const reportInvalid = (peer: PeerId, detail: string) =>
+      Option.match(peerManager, {
+        onNone: () => Effect.void,
+        onSome: (manager) => manager.reportMisbehaviour(peer, "InvalidData", detail)
+      })
     const planConfig: SyncPlanConfig = {
       window: config.window ?? defaultSyncPlanConfig.window,
       blockChunksInFlight: config.blockChunksInFlight ?? defaultSyncPlanConfig.blockChunksInFlight,
@@ -138,6 +147,11 @@ const make = (config: SyncConfig): Effect.Effect<StateSyncService, never, Networ
               : verifyCommitsResponse(deps, command.start, command.end, command.held.epoch, command.held.commits, command.held.certifierBlocks)
           return work.pipe(
             Effect.catchAllCause((cause) => Effect.succeed<CommitsOutcome>({ _tag: "Failed", detail: `local failure: ${cause.toString()}` })),
+            Effect.tap((outcome) =>
+              outcome._tag === "Invalid" || outcome._tag === "Empty"
+                ? reportInvalid(command.peer, outcome._tag === "Invalid" ? outcome.detail : `claimed commit ${command.start} but served none`)
+                : Effect.void
+            ),
             Effect.flatMap((outcome) => report({ _tag: "Commits", rangeId: command.rangeId, peer: command.peer, outcome })),
             Effect.asVoid
           )
@@ -145,6 +159,7 @@ const make = (config: SyncConfig): Effect.Effect<StateSyncService, never, Networ
         case "FetchBlocks":
           return fetchBlocks(deps, command.peer, command.epoch, command.refs).pipe(
             Effect.catchAllCause((cause) => Effect.succeed<BlocksOutcome>({ blocks: [], failed: `local failure: ${cause.toString()}` })),
+            Effect.tap((outcome) => (outcome.invalid !== undefined ? reportInvalid(command.peer, outcome.invalid) : Effect.void)),
             Effect.flatMap((outcome) => report({ _tag: "Blocks", rangeId: command.rangeId, chunkId: command.chunkId, peer: command.peer, outcome })),
             Effect.asVoid
           )
@@ -176,6 +191,7 @@ const make = (config: SyncConfig): Effect.Effect<StateSyncService, never, Networ
         }
         if (error._tag === "StoreInconsistency") {
           yield* Effect.logWarning(`range ${range.start}..${range.end} refused by the store (${error.reason}); banning ${range.status.servedBy.slice(0, 8)}`)
+          yield* reportInvalid(range.status.servedBy, `range ${range.start}..${range.end} does not link: ${error.reason}`)
           return onDeliveryRefused(plan, range.id, now)
         }
         yield* Effect.logError(`store write failed, will retry: ${error.message}`)

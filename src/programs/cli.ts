@@ -1,0 +1,138 @@
+/**
+ * The `soma-p2p` command line: `node` (run a node from a config file), `keygen`, `genesis` (configs for a
+ * local network), `devnet` (the main job: a local network in separate processes that a fresh full node
+ * syncs from) and `devnet-node` (one devnet process; internal). A bad configuration prints one line
+ * naming the field and the problem and exits with code 2.
+ */
+import { randomBytes } from "node:crypto"
+import { mkdirSync } from "node:fs"
+import { Args, Command, Options } from "@effect/cli"
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import { Console, Effect, Either, Logger, LogLevel, Option } from "effect"
+import { toHex } from "../domain/bytes.js"
+import { peerIdFromPublicKey } from "../domain/PeerId.js"
+import { keypairFromSeedSync } from "../layers/crypto/NodeCryptoLayer.js"
+import { runDevnet } from "./devnet/orchestrator.js"
+import { devnetGenesis, writeDevnetConfigs } from "./devnet/layout.js"
+import type { ProducerConfig } from "./devnet/producer.js"
+import { loadNodeConfig, type NodeConfig } from "./node/NodeConfig.js"
+import { runNode } from "./node/runNode.js"
+
+/** Exit code for a configuration that cannot be used. */
+const EXIT_BAD_CONFIG = 2
+
+const levels = { debug: LogLevel.Debug, info: LogLevel.Info, warning: LogLevel.Warning, error: LogLevel.Error } as const
+
+/** Logs go to stderr (stdout carries the devnet's JSON events), at the configured level. */
+const withLogging = (level: NodeConfig["logLevel"]) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  effect.pipe(Logger.withMinimumLogLevel(levels[level]), Effect.provide(Logger.replace(Logger.defaultLogger, Logger.withLeveledConsole(Logger.logfmtLogger))))
+
+/** Loads the config or exits with code 2 and one clear line. */
+const configOrExit = (path: string, overrides: Readonly<Record<string, unknown>>) =>
+  Either.match(loadNodeConfig(path, overrides), {
+    onLeft: (error) =>
+      Effect.sync(() => {
+        process.stderr.write(`soma-p2p: bad configuration: ${error.message}\n`)
+        process.exit(EXIT_BAD_CONFIG)
+      }),
+    onRight: (config) => Effect.succeed(config)
+  })
+
+const configFile = Options.text("config").pipe(Options.withDescription("path of the node's JSON configuration"))
+const metricsPort = Options.integer("metrics-port").pipe(Options.optional, Options.withDescription("serve Prometheus metrics on this port"))
+
+const overridesOf = (o: { readonly metricsPort: Option.Option<number> }) =>
+  Option.match(o.metricsPort, { onNone: () => ({}), onSome: (metricsPort) => ({ metricsPort }) })
+
+const nodeCommand = Command.make("node", { config: configFile, metricsPort }, (o) =>
+  Effect.flatMap(configOrExit(o.config, overridesOf(o)), (config) => runNode(config).pipe(withLogging(config.logLevel)))
+).pipe(Command.withDescription("run a node until SIGINT/SIGTERM, then shut down cleanly"))
+
+const printJson = (event: Record<string, unknown>) => Effect.sync(() => process.stdout.write(JSON.stringify(event) + "\n"))
+
+const devnetNodeCommand = Command.make(
+  "devnet-node",
+  { config: configFile, metricsPort, producer: Options.text("producer").pipe(Options.optional) },
+  (o) =>
+    Effect.flatMap(configOrExit(o.config, overridesOf(o)), (config) =>
+      runNode(config, {
+        onReady: (ready) => printJson({ event: "ready", ...ready }),
+        onStatus: (status) => printJson({ event: "status", ...status }),
+        ...Option.match(o.producer, { onNone: () => ({}), onSome: (json) => ({ producer: JSON.parse(json) as ProducerConfig }) })
+      }).pipe(withLogging(config.logLevel))
+    )
+).pipe(Command.withDescription("one process of the devnet (internal): a node that prints JSON status lines"))
+
+const keygenCommand = Command.make("keygen", {}, () =>
+  Effect.sync(() => {
+    const seed = randomBytes(32)
+    const { publicKey } = keypairFromSeedSync(seed)
+    process.stdout.write(JSON.stringify({ key: toHex(seed), peerId: peerIdFromPublicKey(publicKey) }) + "\n")
+  })
+).pipe(Command.withDescription("make a new Ed25519 key: prints {key, peerId}"))
+
+const validators = Options.integer("validators").pipe(Options.withDefault(4))
+const fullnodes = Options.integer("fullnodes").pipe(Options.withDefault(1))
+const basePort = Options.integer("base-port").pipe(Options.withDefault(7100))
+const plaintext = Options.boolean("plaintext").pipe(Options.withDescription("turn TLS off (tests and debugging only)"))
+const seed = Options.integer("seed").pipe(Options.withDefault(1))
+const commitsPerEpoch = Options.integer("commits-per-epoch").pipe(Options.withDefault(100))
+const txPerBlock = Options.integer("tx-per-block").pipe(Options.withDefault(4))
+
+const genesisCommand = Command.make(
+  "genesis",
+  { validators, fullnodes, basePort, plaintext, seed, commitsPerEpoch, txPerBlock, out: Args.text({ name: "dir" }) },
+  (o) =>
+    Effect.gen(function* () {
+      mkdirSync(o.out, { recursive: true })
+      const { nodes } = devnetGenesis({ ...o, dir: o.out, transactionsPerBlock: o.txPerBlock })
+      writeDevnetConfigs(nodes)
+      for (const n of nodes) yield* Console.log(`${n.configFile}  ${n.role}  ${n.peerId}  ${n.address}`)
+    })
+).pipe(Command.withDescription("write a committee and one config file per node of a local network into DIR"))
+
+const devnetCommand = Command.make(
+  "devnet",
+  {
+    validators,
+    fullnodes,
+    basePort,
+    plaintext,
+    seed,
+    commitsPerEpoch,
+    txPerBlock,
+    commits: Options.integer("commits").pipe(Options.optional, Options.withDescription("validators stop producing after N commits")),
+    exitWhenSynced: Options.boolean("exit-when-synced").pipe(Options.withDescription("exit 0 once every full node synced and executed all N commits")),
+    json: Options.boolean("json").pipe(Options.withDescription("one JSON event per line on stdout")),
+    rate: Options.integer("rate").pipe(Options.withDefault(20), Options.withDescription("commits per second")),
+    killValidatorAt: Options.integer("kill-validator-at").pipe(Options.optional, Options.withDescription("SIGKILL one validator once the full nodes reach this commit")),
+    timeout: Options.integer("timeout").pipe(Options.optional, Options.withDescription("seconds before --exit-when-synced gives up")),
+    keep: Options.boolean("keep").pipe(Options.withDescription("keep the temp dir with stores and logs"))
+  },
+  (o) =>
+    Effect.flatMap(
+      runDevnet({
+        validators: o.validators,
+        fullnodes: o.fullnodes,
+        exitWhenSynced: o.exitWhenSynced,
+        json: o.json,
+        basePort: o.basePort,
+        plaintext: o.plaintext,
+        rate: o.rate,
+        commitsPerEpoch: o.commitsPerEpoch,
+        transactionsPerBlock: o.txPerBlock,
+        seed: o.seed,
+        keep: o.keep,
+        ...Option.match(o.commits, { onNone: () => ({}), onSome: (commits) => ({ commits }) }),
+        ...Option.match(o.killValidatorAt, { onNone: () => ({}), onSome: (killValidatorAt) => ({ killValidatorAt }) }),
+        ...Option.match(o.timeout, { onNone: () => ({}), onSome: (timeoutSeconds) => ({ timeoutSeconds }) })
+      }),
+      (code) => Effect.sync(() => process.exit(code))
+    )
+).pipe(Command.withDescription("the main job: a local devnet in separate processes that a fresh full node discovers, syncs and executes"))
+
+const cli = Command.make("soma-p2p").pipe(
+  Command.withSubcommands([nodeCommand, devnetCommand, genesisCommand, keygenCommand, devnetNodeCommand])
+)
+
+Command.run(cli, { name: "soma-p2p", version: "0.1.0" })(process.argv).pipe(Effect.provide(NodeContext.layer), NodeRuntime.runMain)

@@ -1,0 +1,128 @@
+/**
+ * `NodeConfig`: everything a node operator sets, described once with `Schema` — the JSON file format,
+ * its validation and its TypeScript type. A bad file gets one clear message naming the field and the
+ * problem (`ConfigError`), which the CLI prints before exiting with code 2.
+ */
+import { readFileSync } from "node:fs"
+import { Data, Either, ParseResult, Schema } from "effect"
+import { Committee } from "../../domain/committee.js"
+import { PeerId } from "../../domain/PeerId.js"
+import { Digest, U32 } from "../../domain/primitives.js"
+
+/** `host:port` (IPv4, a name, or `[v6]`), port 1–65535 — what gRPC dials and listens on. */
+export const HostPort = Schema.String.pipe(
+  Schema.filter((s) => {
+    const match = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(s)
+    return (match !== null && Number(match[1]) >= 1 && Number(match[1]) <= 65_535) || `"${s}" is not host:port (e.g. 127.0.0.1:9000)`
+  })
+)
+
+/** A listen address: like `HostPort`, but port 0 (pick a free port) is allowed. */
+export const ListenAddress = Schema.String.pipe(
+  Schema.filter((s) => /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.test(s) || `"${s}" is not host:port (e.g. 0.0.0.0:9000)`)
+)
+
+/** A 32-byte Ed25519 private key seed, as 64 hex characters. */
+export const KeySeed = Schema.String.pipe(
+  Schema.pattern(/^[0-9a-f]{64}$/, { message: () => "a key is 64 lowercase hex characters (a 32-byte Ed25519 seed)" })
+)
+
+/** A peer to dial: who it is and where. */
+export const PeerAddress = Schema.Struct({ peerId: PeerId, address: HostPort })
+export type PeerAddress = typeof PeerAddress.Type
+
+/** A trusted starting point: the last commit taken on trust and the committee of the next commit's epoch. */
+export const TrustedCheckpointConfig = Schema.Struct({
+  commitRef: Schema.Struct({ index: U32, digest: Digest }),
+  committee: Committee
+})
+
+const PositiveInt = Schema.Int.pipe(Schema.positive())
+
+/** Discovery knobs (DESIGN.md §5); defaults apply to what is left out. */
+export const DiscoveryKnobs = Schema.Struct({
+  tickMs: Schema.optionalWith(PositiveInt, { exact: true }),
+  peersToQuery: Schema.optionalWith(PositiveInt, { exact: true }),
+  targetConnections: Schema.optionalWith(PositiveInt, { exact: true })
+})
+
+/** Sync knobs (DESIGN.md §6); defaults apply to what is left out. */
+export const SyncKnobs = Schema.Struct({
+  window: Schema.optionalWith(PositiveInt, { exact: true }),
+  blockChunksInFlight: Schema.optionalWith(PositiveInt, { exact: true }),
+  maxRequestsPerPeer: Schema.optionalWith(PositiveInt, { exact: true }),
+  heightPollIntervalMs: Schema.optionalWith(PositiveInt, { exact: true })
+})
+
+/** Server limits; defaults apply to what is left out. */
+export const LimitKnobs = Schema.Struct({
+  maxConcurrentCallsPerPeer: Schema.optionalWith(PositiveInt, { exact: true }),
+  requestsPerSecondPerPeer: Schema.optionalWith(PositiveInt, { exact: true })
+})
+
+/** The node configuration file. */
+export const NodeConfig = Schema.Struct({
+  /** A name for logs and metrics. */
+  name: Schema.optional(Schema.String),
+  role: Schema.Literal("Validator", "FullNode"),
+  /** The network key seed; its public key is the PeerId. */
+  networkKey: KeySeed,
+  /** Validators only: the protocol key seed (signs blocks). */
+  protocolKey: Schema.optional(KeySeed),
+  listenAddress: ListenAddress,
+  /** What others dial (advertised in NodeInfo); defaults to the listen address. */
+  externalAddress: Schema.optional(HostPort),
+  seedPeers: Schema.optionalWith(Schema.Array(PeerAddress), { default: () => [] }),
+  allowlistedPeers: Schema.optionalWith(Schema.Array(PeerAddress), { default: () => [] }),
+  storagePath: Schema.String.pipe(Schema.minLength(1, { message: () => "storagePath must not be empty" })),
+  /** The epoch-0 committee (genesis). */
+  genesisCommittee: Committee,
+  trustedCheckpoint: Schema.optional(TrustedCheckpointConfig),
+  metricsPort: Schema.optional(Schema.Int.pipe(Schema.between(0, 65_535))),
+  plaintext: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  logLevel: Schema.optionalWith(Schema.Literal("debug", "info", "warning", "error"), { default: () => "info" as const }),
+  discovery: Schema.optionalWith(DiscoveryKnobs, { default: () => ({}) }),
+  sync: Schema.optionalWith(SyncKnobs, { default: () => ({}) }),
+  limits: Schema.optionalWith(LimitKnobs, { default: () => ({}) })
+}).pipe(Schema.filter((c) => c.role === "FullNode" || c.protocolKey !== undefined || "a Validator needs a protocolKey"))
+export type NodeConfig = typeof NodeConfig.Type
+/** The JSON form of a node configuration (what `genesis` writes). */
+export type NodeConfigJson = typeof NodeConfig.Encoded
+
+/** A configuration that cannot be used: one message naming the field and the problem. */
+export class ConfigError extends Data.TaggedError("ConfigError")<{ readonly message: string }> {}
+
+/** The first problem of a parse error, as `field.path: problem`. */
+const describe = (error: ParseResult.ParseError): string => {
+  const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
+  const first = issues[0]
+  if (first === undefined) return error.message
+  const path = first.path.map(String).join(".")
+  const more = issues.length > 1 ? ` (and ${issues.length - 1} more problem${issues.length > 2 ? "s" : ""})` : ""
+  return `${path === "" ? "config" : path}: ${first.message}${more}`
+}
+
+/** Validates an already parsed JSON value. */
+export const decodeNodeConfig = (json: unknown): Either.Either<NodeConfig, ConfigError> =>
+  Either.mapLeft(Schema.decodeUnknownEither(NodeConfig, { errors: "all", onExcessProperty: "error" })(json), (e) => new ConfigError({ message: describe(e) }))
+
+/** Reads and validates a configuration file, applying `overrides` (from CLI flags) on top of it. */
+export const loadNodeConfig = (path: string, overrides: Readonly<Record<string, unknown>> = {}): Either.Either<NodeConfig, ConfigError> => {
+  let text: string
+  try {
+    text = readFileSync(path, "utf8")
+  } catch (error) {
+    return Either.left(new ConfigError({ message: `cannot read ${path}: ${error instanceof Error ? error.message : String(error)}` }))
+  }
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch (error) {
+    return Either.left(new ConfigError({ message: `${path} is not JSON: ${error instanceof Error ? error.message : String(error)}` }))
+  }
+  if (typeof json !== "object" || json === null || Array.isArray(json)) return Either.left(new ConfigError({ message: `${path}: the configuration must be a JSON object` }))
+  return decodeNodeConfig({ ...json, ...overrides })
+}
+
+/** The JSON form of a configuration (for writing files). */
+export const encodeNodeConfig = (config: NodeConfig): NodeConfigJson => Schema.encodeSync(NodeConfig)(config)

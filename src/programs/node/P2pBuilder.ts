@@ -1,0 +1,84 @@
+/**
+ * `P2pBuilder`: the one place where the node's graph is wired. From a `NodeConfig` it composes Crypto,
+ * Verifier, Network, Store, PeerManager, Discovery and StateSync into one `Layer`. A simulation passes
+ * its own network and store layers (and runs under `TestClock`); everything else stays the same.
+ */
+import { Layer } from "effect"
+import { fromHex } from "../../domain/bytes.js"
+import { Capability } from "../../domain/nodeInfo.js"
+import { peerIdFromPublicKey, type PeerId } from "../../domain/PeerId.js"
+import { ZERO_DIGEST } from "../../domain/primitives.js"
+import { keypairFromSeedSync, NodeCryptoLayer } from "../../layers/crypto/NodeCryptoLayer.js"
+import { DiscoveryLayer } from "../../layers/discovery/DiscoveryLayer.js"
+import { PeerManagerLayer } from "../../layers/discovery/PeerManagerLayer.js"
+import { makeGrpcNetwork } from "../../layers/network/grpc/GrpcNetworkLayer.js"
+import { LmdbStoreLayer } from "../../layers/store/LmdbStoreLayer.js"
+import { SyncLayer } from "../../layers/sync/SyncLayer.js"
+import { VerifierLayer } from "../../layers/verifier/VerifierLayer.js"
+import type { Crypto, Ed25519Keypair } from "../../services/Crypto.js"
+import type { Discovery, InvalidDiscoveryConfig } from "../../services/Discovery.js"
+import { Network, type ListenFailed } from "../../services/Network.js"
+import type { PeerManager } from "../../services/PeerManager.js"
+import type { StateSync } from "../../services/StateSync.js"
+import type { Store, StoreError, TrustedCheckpoint } from "../../services/Store.js"
+import type { Verifier } from "../../services/Verifier.js"
+import type { NodeConfig } from "./NodeConfig.js"
+
+/** Everything the node's P2P layer provides. */
+export type P2pServices = Crypto | Verifier | Network | Store | PeerManager | Discovery | StateSync
+
+/** Layers a simulation or test swaps in; the defaults are real gRPC and LMDB. */
+export interface P2pParts<EN = never, ES = never> {
+  readonly network?: Layer.Layer<Network, EN>
+  readonly store?: Layer.Layer<Store, ES>
+}
+
+/** The network key pair of a configuration. */
+export const networkKeypair = (config: NodeConfig): Ed25519Keypair => keypairFromSeedSync(fromHex(config.networkKey))
+
+/** The PeerId of a configuration. */
+export const configPeerId = (config: NodeConfig): PeerId => peerIdFromPublicKey(networkKeypair(config).publicKey)
+
+/** Where sync starts on an empty store: the trusted checkpoint, or genesis. */
+export const startOf = (config: NodeConfig): TrustedCheckpoint =>
+  config.trustedCheckpoint ?? { commitRef: { index: 0, digest: ZERO_DIGEST }, committee: config.genesisCommittee }
+
+/** The real network of a configuration: gRPC with mutual TLS (plaintext only when asked). */
+export const grpcNetworkOf = (config: NodeConfig): Layer.Layer<Network, ListenFailed> =>
+  Layer.scoped(
+    Network,
+    makeGrpcNetwork({
+      keypair: networkKeypair(config),
+      listenAddress: config.listenAddress,
+      ...(config.plaintext ? { plaintext: true } : {}),
+      ...(config.limits.maxConcurrentCallsPerPeer !== undefined ? { maxConcurrentCallsPerPeer: config.limits.maxConcurrentCallsPerPeer } : {})
+    })
+  )
+
+/** Composes the node's P2P layer from its configuration. */
+export const p2pLayer = <EN = ListenFailed, ES = StoreError>(
+  config: NodeConfig,
+  parts: P2pParts<EN, ES> = {}
+): Layer.Layer<P2pServices, EN | ES | InvalidDiscoveryConfig> => {
+  const keypair = networkKeypair(config)
+  const network = (parts.network ?? grpcNetworkOf(config)) as Layer.Layer<Network, EN>
+  const store = (parts.store ?? LmdbStoreLayer(config.storagePath)) as Layer.Layer<Store, ES>
+  const crypto = NodeCryptoLayer
+  const verifier = VerifierLayer.pipe(Layer.provideMerge(crypto))
+  const peerManager = PeerManagerLayer({
+    localPeerId: peerIdFromPublicKey(keypair.publicKey),
+    seeds: config.seedPeers,
+    allowlisted: config.allowlistedPeers
+  })
+  const discovery = DiscoveryLayer({
+    keypair,
+    addresses: [config.externalAddress ?? config.listenAddress],
+    role: config.role,
+    capabilities: Capability.ServesStateSync | Capability.Archival,
+    preferCapabilities: Capability.ServesStateSync,
+    ...config.discovery
+  })
+  const sync = SyncLayer({ start: startOf(config), ...config.sync })
+  const base = Layer.mergeAll(network, store, verifier, peerManager)
+  return Layer.mergeAll(discovery, sync).pipe(Layer.provideMerge(base))
+}

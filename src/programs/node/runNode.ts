@@ -1,0 +1,76 @@
+/**
+ * Runs a node from its configuration until interrupted (SIGINT/SIGTERM through the runtime): the P2P
+ * layer from `P2pBuilder`, a status report every interval, and — on a devnet validator — the commit
+ * producer. Interruption closes every scope: the server stops, fibers end, the store is flushed.
+ */
+import { Effect, Schedule } from "effect"
+import { toHex } from "../../domain/bytes.js"
+import { Discovery } from "../../services/Discovery.js"
+import { Network } from "../../services/Network.js"
+import { StateSync } from "../../services/StateSync.js"
+import { produceCommits, type ProducerConfig } from "../devnet/producer.js"
+import type { NodeConfig } from "./NodeConfig.js"
+import { configPeerId, p2pLayer } from "./P2pBuilder.js"
+
+/** What a node reports about itself, periodically. */
+export interface NodeStatus {
+  readonly name: string
+  readonly peerId: string
+  readonly connectedPeers: number
+  readonly knownPeers: number
+  readonly highestSyncedCommit: number
+  readonly targetCommit: number
+  readonly epoch: number
+  readonly bannedPeers: number
+  readonly highestExecuted: number
+  readonly stateDigest: string
+}
+
+/** How `runNode` reports. */
+export interface RunNodeOptions {
+  readonly statusIntervalMs?: number
+  readonly onReady?: (ready: { readonly name: string; readonly peerId: string; readonly address: string }) => Effect.Effect<void>
+  readonly onStatus?: (status: NodeStatus) => Effect.Effect<void>
+  readonly producer?: ProducerConfig
+}
+
+const DEFAULT_STATUS_INTERVAL_MS = 1_000
+
+/** Runs the node until interrupted. */
+export const runNode = (config: NodeConfig, options: RunNodeOptions = {}) =>
+  Effect.gen(function* () {
+    const name = config.name ?? configPeerId(config).slice(0, 8)
+    const network = yield* Network
+    const sync = yield* StateSync
+    const discovery = yield* Discovery
+    yield* Effect.logInfo(`node ${name} (${network.localPeerId}) listening on ${network.listenAddress}`)
+    if (options.onReady !== undefined) yield* options.onReady({ name, peerId: network.localPeerId, address: network.listenAddress })
+
+    const report = Effect.gen(function* () {
+      const status = yield* sync.status
+      const peers = yield* discovery.snapshot
+      const executed = { highestExecuted: status.highestSyncedCommit, stateDigest: toHex(new Uint8Array(0)) }
+      const nodeStatus: NodeStatus = {
+        name,
+        peerId: network.localPeerId,
+        connectedPeers: peers.connected.length,
+        knownPeers: peers.known.length,
+        highestSyncedCommit: status.highestSyncedCommit,
+        targetCommit: status.targetCommit,
+        epoch: status.epoch,
+        bannedPeers: status.bannedPeers,
+        ...executed
+      }
+      if (options.onStatus !== undefined) yield* options.onStatus(nodeStatus)
+    }).pipe(Effect.catchAll((e) => Effect.logWarning(`status unavailable: ${e.message}`)))
+    yield* report.pipe(Effect.repeat(Schedule.spaced(options.statusIntervalMs ?? DEFAULT_STATUS_INTERVAL_MS)), Effect.forkScoped)
+
+    if (options.producer !== undefined) {
+      const producer = options.producer
+      yield* produceCommits(sync, producer).pipe(
+        Effect.tap((n) => Effect.logInfo(`produced ${n} commits; serving only from now on`)),
+        Effect.forkScoped
+      )
+    }
+    return yield* Effect.never
+  }).pipe(Effect.scoped, Effect.provide(p2pLayer(config)))
