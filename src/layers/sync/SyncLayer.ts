@@ -5,7 +5,7 @@
  * write commit + blocks atomically, advance the watermark, publish on the PubSub, push to peers behind.
  * Closing the layer's scope interrupts the loop and every worker.
  */
-import { Clock, Effect, Layer, Option, PubSub, Queue, Ref, Schedule, Stream, type Scope } from "effect"
+import { Clock, Effect, Layer, Metric, Option, PubSub, Queue, Ref, Schedule, Stream, type Scope } from "effect"
 import type { VerifiedBlock } from "../../domain/block.js"
 import { committedSubDag, type CommittedSubDag } from "../../domain/commit.js"
 import type { PeerId } from "../../domain/PeerId.js"
@@ -15,6 +15,7 @@ import { PeerManager } from "../../services/PeerManager.js"
 import { StateSync, type StateSyncService } from "../../services/StateSync.js"
 import { Store, type StoreService, type TrustedCheckpoint, type Watermarks } from "../../services/Store.js"
 import { Verifier } from "../../services/Verifier.js"
+import { blocksSyncedTotal, commitsSyncedTotal, recordInvalidData } from "../metrics/definitions.js"
 import { commitStream } from "./commitStream.js"
 import { HEIGHT_POLL_INTERVAL_MS, SUBDAG_PUBSUB_CAPACITY } from "./constants.js"
 import { fetchAvailability, fetchBlocks, fetchCommits, pushCommit, verifyCommitsResponse, type SyncClientDeps } from "./syncClient.js"
@@ -148,9 +149,11 @@ const make = (config: SyncConfig): Effect.Effect<StateSyncService, never, Networ
           return work.pipe(
             Effect.catchAllCause((cause) => Effect.succeed<CommitsOutcome>({ _tag: "Failed", detail: `local failure: ${cause.toString()}` })),
             Effect.tap((outcome) =>
-              outcome._tag === "Invalid" || outcome._tag === "Empty"
-                ? reportInvalid(command.peer, outcome._tag === "Invalid" ? outcome.detail : `claimed commit ${command.start} but served none`)
-                : Effect.void
+              outcome._tag === "Invalid"
+                ? Effect.zipRight(recordInvalidData("invalid_commits"), reportInvalid(command.peer, outcome.detail))
+                : outcome._tag === "Empty"
+                  ? Effect.zipRight(recordInvalidData("empty_commits"), reportInvalid(command.peer, `claimed commit ${command.start} but served none`))
+                  : Effect.void
             ),
             Effect.flatMap((outcome) => report({ _tag: "Commits", rangeId: command.rangeId, peer: command.peer, outcome })),
             Effect.asVoid
@@ -159,7 +162,9 @@ const make = (config: SyncConfig): Effect.Effect<StateSyncService, never, Networ
         case "FetchBlocks":
           return fetchBlocks(deps, command.peer, command.epoch, command.refs).pipe(
             Effect.catchAllCause((cause) => Effect.succeed<BlocksOutcome>({ blocks: [], failed: `local failure: ${cause.toString()}` })),
-            Effect.tap((outcome) => (outcome.invalid !== undefined ? reportInvalid(command.peer, outcome.invalid) : Effect.void)),
+            Effect.tap((outcome) =>
+              outcome.invalid !== undefined ? Effect.zipRight(recordInvalidData("invalid_blocks"), reportInvalid(command.peer, outcome.invalid)) : Effect.void
+            ),
             Effect.flatMap((outcome) => report({ _tag: "Blocks", rangeId: command.rangeId, chunkId: command.chunkId, peer: command.peer, outcome })),
             Effect.asVoid
           )
@@ -180,6 +185,8 @@ const make = (config: SyncConfig): Effect.Effect<StateSyncService, never, Networ
         if (written._tag === "Right") {
           const last = subDags[subDags.length - 1] as CommittedSubDag
           yield* Effect.logDebug(`synced commits ${range.start}..${range.end} (epoch ${last.epoch})`)
+          yield* Metric.incrementBy(commitsSyncedTotal, subDags.length)
+          yield* Metric.incrementBy(blocksSyncedTotal, subDags.reduce((n, s) => n + s.blocks.length, 0))
           yield* announce(last.commitRef)
           return onDelivered(plan, range.id, written.right.nextEpoch)
         }
@@ -191,6 +198,7 @@ const make = (config: SyncConfig): Effect.Effect<StateSyncService, never, Networ
         }
         if (error._tag === "StoreInconsistency") {
           yield* Effect.logWarning(`range ${range.start}..${range.end} refused by the store (${error.reason}); banning ${range.status.servedBy.slice(0, 8)}`)
+          yield* recordInvalidData("unlinked_range")
           yield* reportInvalid(range.status.servedBy, `range ${range.start}..${range.end} does not link: ${error.reason}`)
           return onDeliveryRefused(plan, range.id, now)
         }

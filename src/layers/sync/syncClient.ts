@@ -3,7 +3,7 @@
  * deadline, verifies what comes back, and reports an outcome the plan understands — never an error:
  * whatever a peer does ends as `Failed` (not its fault, maybe), `Empty`, or `Invalid` (its fault).
  */
-import { Effect, Either, Option, Stream } from "effect"
+import { Effect, Either, Metric, Option, Stream } from "effect"
 import type { VerifiedBlock } from "../../domain/block.js"
 import { decodeBcs, encodeBcs } from "../../domain/codec.js"
 import { decodeCommit } from "../../domain/commit.js"
@@ -16,6 +16,7 @@ import { P2pMethods } from "../../proto/P2pMethods.js"
 import type { CallError, NetworkService } from "../../services/Network.js"
 import type { StoreError, StoreService } from "../../services/Store.js"
 import type { VerifierService } from "../../services/Verifier.js"
+import { bytesFetchedTotal } from "../metrics/definitions.js"
 import { FETCH_BLOCKS_TIMEOUT_MS, FETCH_COMMITS_TIMEOUT_MS, MAX_FETCHED_BYTES_PER_STREAM, SMALL_CALL_TIMEOUT_MS } from "./constants.js"
 import type { BlocksOutcome, CommitsOutcome, HeldCommits } from "./syncPlan.js"
 
@@ -73,7 +74,11 @@ export const fetchCommits = (
   deps.network.call(peer, P2pMethods.FetchCommits, { start, end }, { timeout: FETCH_COMMITS_TIMEOUT_MS }).pipe(
     Effect.matchEffect({
       onFailure: (error) => Effect.succeed(blame(error)),
-      onSuccess: (response) => verifyCommitsResponse(deps, start, end, minEpoch, response.commits, response.certifierBlocks)
+      onSuccess: (response) =>
+        Effect.zipRight(
+          Metric.incrementBy(bytesFetchedTotal, [...response.commits, ...response.certifierBlocks].reduce((n, b) => n + b.length, 0)),
+          verifyCommitsResponse(deps, start, end, minEpoch, response.commits, response.certifierBlocks)
+        )
     })
   )
 
@@ -112,6 +117,7 @@ export const fetchBlocks = (
       ),
       Effect.either
     )
+    yield* Metric.incrementBy(bytesFetchedTotal, bytes)
     const committee = yield* committeeOf(deps.store, epoch)
     const blocks: Array<VerifiedBlock> = []
     if (Option.isSome(committee) && received.size > 0) {

@@ -1,0 +1,28 @@
+/**
+ * The `MetricsServer` service: the HTTP endpoint that serves the node's metrics in the Prometheus
+ * text format (DESIGN.md §9). The metrics themselves are Effect `Metric`s in the global registry
+ * (`src/layers/metrics/definitions.ts`); this handle only tells where they are served.
+ */
+import { Context, Data } from "effect"
+
+/** The metrics server could not listen on its address. */
+export class MetricsListenFailed extends Data.TaggedError("MetricsListenFailed")<{
+  readonly address: string
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `metrics server cannot listen on ${this.address}: ${this.detail}`
+  }
+}
+
+export interface MetricsServerService {
+  /** The host the server is bound to. */
+  readonly host: string
+  /** The bound port (the real one when port 0 was asked for). */
+  readonly port: number
+  /** The scrape URL, e.g. `http://127.0.0.1:9184/metrics`. */
+  readonly url: string
+}
+
+/** Tag of the `MetricsServer` service. */
+export class MetricsServer extends Context.Tag("soma-p2p/MetricsServer")<MetricsServer, MetricsServerService>() {}
