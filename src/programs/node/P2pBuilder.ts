@@ -12,6 +12,7 @@ import { keypairFromSeedSync, NodeCryptoLayer } from "../../layers/crypto/NodeCr
 import { DiscoveryLayer } from "../../layers/discovery/DiscoveryLayer.js"
 import { PeerManagerLayer } from "../../layers/discovery/PeerManagerLayer.js"
 import { makeGrpcNetwork } from "../../layers/network/grpc/GrpcNetworkLayer.js"
+import { NetworkTimingLayer } from "../../layers/metrics/NetworkTimingLayer.js"
 import { LmdbStoreLayer } from "../../layers/store/LmdbStoreLayer.js"
 import { SyncLayer } from "../../layers/sync/SyncLayer.js"
 import { VerifierLayer } from "../../layers/verifier/VerifierLayer.js"
@@ -61,7 +62,8 @@ export const p2pLayer = <EN = ListenFailed, ES = StoreError>(
   parts: P2pParts<EN, ES> = {}
 ): Layer.Layer<P2pServices, EN | ES | InvalidDiscoveryConfig> => {
   const keypair = networkKeypair(config)
-  const network = (parts.network ?? grpcNetworkOf(config)) as Layer.Layer<Network, EN>
+  // Every outbound call is timed per method for the RPC latency histograms.
+  const network = NetworkTimingLayer.pipe(Layer.provide((parts.network ?? grpcNetworkOf(config)) as Layer.Layer<Network, EN>))
   const store = (parts.store ?? LmdbStoreLayer(config.storagePath)) as Layer.Layer<Store, ES>
   const crypto = NodeCryptoLayer
   const verifier = VerifierLayer.pipe(Layer.provideMerge(crypto))

@@ -3,7 +3,8 @@
  * layer from `P2pBuilder`, a status report every interval, and — on a devnet validator — the commit
  * producer. Interruption closes every scope: the server stops, fibers end, the store is flushed.
  */
-import { Effect, Schedule } from "effect"
+import { Effect, Layer, Schedule } from "effect"
+import { MetricsLayer } from "../../layers/metrics/MetricsLayer.js"
 import { toHex } from "../../domain/bytes.js"
 import { Discovery } from "../../services/Discovery.js"
 import { Network } from "../../services/Network.js"
@@ -73,4 +74,10 @@ export const runNode = (config: NodeConfig, options: RunNodeOptions = {}) =>
       )
     }
     return yield* Effect.never
-  }).pipe(Effect.scoped, Effect.provide(p2pLayer(config)))
+  }).pipe(Effect.scoped, Effect.provide(nodeLayer(config)))
+
+/** The node's services, with the metrics endpoint on top when a metrics port is configured. */
+const nodeLayer = (config: NodeConfig) => {
+  const p2p = p2pLayer(config)
+  return config.metricsPort === undefined ? p2p : MetricsLayer({ port: config.metricsPort }).pipe(Layer.provideMerge(p2p))
+}
