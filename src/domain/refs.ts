@@ -12,7 +12,7 @@ export type BlockRef = typeof BlockRef.Type
 export const CommitRef = Schema.Struct({ index: U32, digest: Digest })
 export type CommitRef = typeof CommitRef.Type
 
-/** BCS layout of `BlockRef` (52 bytes). */
+/** BCS layout of `BlockRef` (48 bytes). */
 export const BlockRefBcs = struct("BlockRef", { round: u32, author: u32, digest: fixedBytes(32, "digest"), epoch: u64 })
 /** Encoded size of a `BlockRef`. */
 export const BLOCK_REF_BYTES = 4 + 4 + 32 + 8

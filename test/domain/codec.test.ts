@@ -111,7 +111,7 @@ describe("decoding untrusted bytes returns a typed error naming the problem", ()
   })
 
   it("u64 values above 2^53-1 are refused instead of rounded", () => {
-    const commitBytes = new Uint8Array(4 + 32 + 8 + 52 + 1 + 8)
+    const commitBytes = new Uint8Array(4 + 32 + 8 + 48 + 1 + 8) // index, previousDigest, timestamp, leader, no blocks, epoch
     commitBytes.fill(0xff, commitBytes.length - 8) // epoch = 2^64-1
     const result = decodeCommit(commitBytes)
     expect(Either.isLeft(result) && result.left.reason).toBe("InvalidValue")

@@ -13,6 +13,8 @@ import { DiscoveryLayer } from "../../layers/discovery/DiscoveryLayer.js"
 import { PeerManagerLayer } from "../../layers/discovery/PeerManagerLayer.js"
 import { makeGrpcNetwork } from "../../layers/network/grpc/GrpcNetworkLayer.js"
 import { NetworkTimingLayer } from "../../layers/metrics/NetworkTimingLayer.js"
+import type { InvalidP2pServerConfig } from "../../layers/server/config.js"
+import { P2pServerLayer } from "../../layers/server/P2pServerLayer.js"
 import { LmdbStoreLayer } from "../../layers/store/LmdbStoreLayer.js"
 import { SyncLayer } from "../../layers/sync/SyncLayer.js"
 import { VerifierLayer } from "../../layers/verifier/VerifierLayer.js"
@@ -60,10 +62,15 @@ export const grpcNetworkOf = (config: NodeConfig): Layer.Layer<Network, ListenFa
 export const p2pLayer = <EN = ListenFailed, ES = StoreError>(
   config: NodeConfig,
   parts: P2pParts<EN, ES> = {}
-): Layer.Layer<P2pServices, EN | ES | InvalidDiscoveryConfig> => {
+): Layer.Layer<P2pServices, EN | ES | InvalidDiscoveryConfig | InvalidP2pServerConfig> => {
   const keypair = networkKeypair(config)
-  // Every outbound call is timed per method for the RPC latency histograms.
-  const network = NetworkTimingLayer.pipe(Layer.provide((parts.network ?? grpcNetworkOf(config)) as Layer.Layer<Network, EN>))
+  // The transport, then the server limits on every P2P handler registered through it (rate, validation,
+  // deadlines, response bounds), then per-method timing of every outbound call for the metrics.
+  const transport = (parts.network ?? grpcNetworkOf(config)) as Layer.Layer<Network, EN>
+  const limited = P2pServerLayer(
+    config.limits.requestsPerSecondPerPeer !== undefined ? { ratePerSecond: config.limits.requestsPerSecondPerPeer } : {}
+  ).pipe(Layer.provide(transport))
+  const network = NetworkTimingLayer.pipe(Layer.provide(limited))
   const store = (parts.store ?? LmdbStoreLayer(config.storagePath)) as Layer.Layer<Store, ES>
   const crypto = NodeCryptoLayer
   const verifier = VerifierLayer.pipe(Layer.provideMerge(crypto))
