@@ -5,6 +5,7 @@
  * and the rows of its readable table. To add a bench, add an entry to `BENCHES`.
  */
 import { runCryptoBench } from "./crypto.js"
+import { runDiscoveryBench } from "./discovery.js"
 import { runNetworkBench } from "./network.js"
 import { runSyncBench } from "./sync.js"
 
@@ -16,6 +17,17 @@ export interface BenchReport {
 
 /** The registered benches, by CLI name. */
 export const BENCHES: Readonly<Record<string, () => Promise<BenchReport>>> = {
+  discovery: async () => {
+    const r = await runDiscoveryBench()
+    return {
+      json: { nodes: r.nodes, ticksToConverge: r.ticksToConverge, msPerTickPerNode: r.msPerTickPerNode },
+      table: [
+        ["simulated nodes (one seed, real crypto)", r.nodes, ""],
+        ["ticks until every node knows every other and holds its target connections", r.ticksToConverge, "ticks"],
+        ["CPU per tick per node", r.msPerTickPerNode, "ms"]
+      ]
+    }
+  },
   network: async () => {
     const r = await runNetworkBench()
     return {

@@ -1,0 +1,159 @@
+/**
+ * Pure transitions of connection state and the dial plan. Disconnected peers are kept (marked with
+ * the time they went away) and redialled after a capped exponential backoff; a round dials only
+ * `target − connected − dialling` peers, chosen by rank; seeds and allowlisted peers are dialled
+ * whenever the node has no connection; and, at target, a round occasionally rotates one connection to
+ * a random peer (see `planDials`).
+ */
+import { HashMap } from "effect"
+import type { PeerId } from "../../domain/PeerId.js"
+import { PeerChange, type PeerRecord, type PeerTable, type Transition } from "../../services/PeerManager.js"
+import { recordOf, reportOffence, unchanged, updateRecord } from "./peerTable.js"
+import type { Rng } from "./prng.js"
+import { chooseDials, chooseExploration, dialAddress, isConnectedOrDialling, sortedRecords } from "./ranking.js"
+import { isBannedAt, recordFailure, recordSuccess } from "./reputation.js"
+
+/** Why a peer is dialled. */
+export type DialPurpose =
+  | "Seed" // a seed or allowlisted peer, dialled because the node has no connection
+  | "Fill" // to bring the connection count up to target
+  | "Rotate" // exploration at target: the worst connection is dropped once this one is up
+
+/** One dial the loop must run. */
+export interface DialOrder {
+  readonly peerId: PeerId
+  readonly address: string
+  readonly purpose: DialPurpose
+}
+
+/** When the record last lost (or never had) a connection. */
+const disconnectedSince = (record: PeerRecord, nowMs: number): number | undefined => {
+  switch (record.connection._tag) {
+    case "Connected":
+      return nowMs
+    case "Dialling":
+      return record.connection.disconnectedSinceMs
+    case "Disconnected":
+      return record.connection.sinceMs
+  }
+}
+
+/** A dial of `peerId` started. */
+export const markDialling = (table: PeerTable, peerId: PeerId, nowMs: number): PeerTable =>
+  updateRecord(table, peerId, (r) =>
+    r.connection._tag === "Connected" ? r : { ...r, connection: { _tag: "Dialling", sinceMs: nowMs, disconnectedSinceMs: disconnectedSince(r, nowMs) } }
+  )
+
+/** `peerId` is connected at `address` (from a dial or a network event). */
+export const peerConnected = (table: PeerTable, peerId: PeerId, address: string, nowMs: number): Transition<void> => {
+  if (peerId === table.self) return unchanged(table, undefined)
+  const before = recordOf(table, peerId)
+  if (before?.connection._tag === "Connected") return unchanged(table, undefined)
+  const next = updateRecord(table, peerId, (r) => ({ ...r, connection: { _tag: "Connected", sinceMs: nowMs, address } }))
+  return { table: next, changes: [PeerChange.PeerConnected({ peerId, address })], value: undefined }
+}
+
+/** Our connection to `peerId` ended (the record is kept, marked with the time). */
+export const peerDisconnected = (table: PeerTable, peerId: PeerId, nowMs: number): Transition<void> => {
+  const before = recordOf(table, peerId)
+  if (before === undefined || before.connection._tag !== "Connected") return unchanged(table, undefined)
+  const next = updateRecord(table, peerId, (r) => ({ ...r, connection: { _tag: "Disconnected", sinceMs: nowMs } }))
+  return { table: next, changes: [PeerChange.PeerDisconnected({ peerId })], value: undefined }
+}
+
+/** A dial succeeded after `rttMs` (one handshake round trip). */
+export const dialSucceeded = (table: PeerTable, peerId: PeerId, address: string, rttMs: number, nowMs: number): Transition<void> => {
+  const connected = peerConnected(table, peerId, address, nowMs)
+  return { ...connected, table: updateRecord(connected.table, peerId, (r) => recordSuccess(r, rttMs, table.policy)) }
+}
+
+/** A dial failed: back to disconnected, backoff, and the (fault) offence `Unavailable`. */
+export const dialFailed = (table: PeerTable, peerId: PeerId, nowMs: number): Transition<boolean> => {
+  const record = recordOf(table, peerId)
+  if (record === undefined || record.connection._tag === "Connected") return unchanged(table, false)
+  const failed = updateRecord(table, peerId, (r) => ({
+    ...recordFailure(r, nowMs, table.policy),
+    connection: { _tag: "Disconnected", sinceMs: disconnectedSince(r, nowMs) }
+  }))
+  return reportOffence(failed, peerId, "Unavailable", nowMs)
+}
+
+/**
+ * Brings the table in line with the network's list of connections (events can be dropped by a lagging
+ * subscription): listed peers are connected, other "connected" records are disconnected.
+ */
+export const reconcileConnections = (table: PeerTable, connected: ReadonlyArray<PeerId>, nowMs: number): Transition<void> => {
+  const listed = new Set(connected)
+  const changes: Array<PeerChange> = []
+  let current = table
+  for (const record of sortedRecords(table)) {
+    if (record.connection._tag === "Connected" && !listed.has(record.peerId)) {
+      const step = peerDisconnected(current, record.peerId, nowMs)
+      current = step.table
+      changes.push(...step.changes)
+    }
+  }
+  for (const peerId of [...listed].sort()) {
+    const record = recordOf(current, peerId)
+    if (record?.connection._tag === "Connected") continue
+    const address = record === undefined ? "" : (dialAddress(record) ?? "")
+    const step = peerConnected(current, peerId, address, nowMs)
+    current = step.table
+    changes.push(...step.changes)
+  }
+  return { table: current, changes, value: undefined }
+}
+
+/** Inputs of a dial plan. */
+export interface DialPlanInput {
+  /** Outbound connections open now (from the network). */
+  readonly connectedCount: number
+  readonly target: number
+  /** Capability flags the node would like its peers to have. */
+  readonly wanted: number
+  readonly rotationProbability: number
+  readonly rng: Rng
+}
+
+/**
+ * Chooses this round's dials and marks them as dialling:
+ * - no connection at all: every seed and allowlisted peer that is not banned, connected or being
+ *   dialled (backoff ignored — they are how an isolated node gets back in);
+ * - then the best-ranked eligible peers, `target − connected − dialling` of them (seed dials count);
+ * - at target with nothing in flight, with probability `rotationProbability`, one uniformly random
+ *   eligible peer ("Rotate"): the loop drops the worst connection once it is up. Without it, two
+ *   halves of a healed partition that each filled their connections among themselves would never
+ *   connect again.
+ */
+export const planDials = (table: PeerTable, nowMs: number, input: DialPlanInput): Transition<ReadonlyArray<DialOrder>> => {
+  const records = sortedRecords(table)
+  const dialling = records.filter((r) => r.connection._tag === "Dialling").length
+  const orders: Array<DialOrder> = []
+  if (input.connectedCount === 0) {
+    for (const r of records) {
+      const address = dialAddress(r)
+      if ((r.seed || r.allowlisted) && !isConnectedOrDialling(r) && !isBannedAt(r, nowMs) && address !== undefined) {
+        orders.push({ peerId: r.peerId, address, purpose: "Seed" })
+      }
+    }
+  }
+  const fill = input.target - input.connectedCount - dialling - orders.length
+  const chosen = new Set(orders.map((o) => o.peerId))
+  for (const r of chooseDials(table, nowMs, fill, input.wanted, input.rng, chosen)) {
+    orders.push({ peerId: r.peerId, address: dialAddress(r) ?? "", purpose: "Fill" })
+  }
+  if (orders.length === 0 && dialling === 0 && input.connectedCount >= input.target && input.rng() < input.rotationProbability) {
+    const explore = chooseExploration(table, nowMs, input.rng)
+    const address = explore === undefined ? undefined : dialAddress(explore)
+    if (explore !== undefined && address !== undefined) orders.push({ peerId: explore.peerId, address, purpose: "Rotate" })
+  }
+  const next = orders.reduce((t, o) => markDialling(t, o.peerId, nowMs), table)
+  return unchanged(next, orders)
+}
+
+/** Peers we are connected to (in the table's view) that are banned now: the loop hangs up on them. */
+export const bannedConnections = (table: PeerTable, nowMs: number): Array<PeerId> =>
+  Array.from(HashMap.values(table.peers))
+    .filter((r) => r.connection._tag === "Connected" && isBannedAt(r, nowMs))
+    .map((r) => r.peerId)
+    .sort()

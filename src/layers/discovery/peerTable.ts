@@ -1,0 +1,157 @@
+/**
+ * Pure transitions of the peer table's knowledge: configured peers, merging verified NodeInfos
+ * (newest per peer wins), culling expired ones, the cap on records with eviction, offences and bans,
+ * and call outcomes. Each returns a `Transition`: the new table, what changed, and an answer. The
+ * `PeerManager` layer applies them atomically; tests call them directly.
+ */
+import { HashMap, Option } from "effect"
+import type { SignedNodeInfo } from "../../domain/nodeInfo.js"
+import type { PeerId } from "../../domain/PeerId.js"
+import { PeerChange, type Offence, type PeerPolicy, type PeerRecord, type PeerTable, type Transition } from "../../services/PeerManager.js"
+import { EVICTION_SLACK } from "./config.js"
+import { evictionOrder, isConnectedOrDialling } from "./ranking.js"
+import { applyOffence, decayedScore, isBannedAt, newRecord, recordFailure, recordSuccess } from "./reputation.js"
+
+/** A transition that changes nothing. */
+export const unchanged = <A>(table: PeerTable, value: A): Transition<A> => ({ table, changes: [], value })
+
+/** An empty table of node `self`. */
+export const emptyTable = (self: PeerId, policy: PeerPolicy): PeerTable => ({ self, policy, peers: HashMap.empty() })
+
+/** A peer from configuration: a seed must have an address; an allowlisted peer may. */
+export interface ConfiguredPeer {
+  readonly peerId: PeerId
+  readonly address?: string | undefined
+}
+
+/** The record of `peerId` (undefined if unknown). */
+export const recordOf = (table: PeerTable, peerId: PeerId): PeerRecord | undefined => Option.getOrUndefined(HashMap.get(table.peers, peerId))
+
+/** Replaces (or adds) one record. */
+export const putRecord = (table: PeerTable, record: PeerRecord): PeerTable => ({ ...table, peers: HashMap.set(table.peers, record.peerId, record) })
+
+/** Updates `peerId`'s record, creating it first if unknown. Never creates a record for ourselves. */
+export const updateRecord = (table: PeerTable, peerId: PeerId, f: (record: PeerRecord) => PeerRecord): PeerTable =>
+  peerId === table.self ? table : putRecord(table, f(recordOf(table, peerId) ?? newRecord(peerId)))
+
+/** Marks seeds and allowlisted peers (with their configured addresses). */
+export const withConfiguredPeers = (
+  table: PeerTable,
+  seeds: ReadonlyArray<ConfiguredPeer>,
+  allowlisted: ReadonlyArray<ConfiguredPeer>
+): PeerTable => {
+  const seeded = seeds.reduce(
+    (t, s) => updateRecord(t, s.peerId, (r) => ({ ...r, seed: true, configuredAddress: s.address ?? r.configuredAddress })),
+    table
+  )
+  return allowlisted.reduce(
+    (t, a) => updateRecord(t, a.peerId, (r) => ({ ...r, allowlisted: true, configuredAddress: a.address ?? r.configuredAddress })),
+    seeded
+  )
+}
+
+// ---------------------------------------------------------------------------------------------------
+// NodeInfos
+
+/** What happened to one verified NodeInfo offered to the table. */
+export type MergeOutcome =
+  | "Inserted" // first NodeInfo of this peer
+  | "Replaced" // newer than the one we had
+  | "NotNewer" // same age or older than the one we have: ignored
+  | "Ours" // our own: never stored
+
+/**
+ * Merges NodeInfos that passed `precheckNodeInfo` and signature verification: a newer timestamp
+ * replaces an older one, nothing else does. Then enforces the cap on records.
+ */
+export const mergeNodeInfos = (
+  table: PeerTable,
+  infos: ReadonlyArray<SignedNodeInfo>,
+  nowMs: number
+): Transition<ReadonlyArray<MergeOutcome>> => {
+  let current = table
+  const changes: Array<PeerChange> = []
+  const outcomes = infos.map((signed): MergeOutcome => {
+    const peerId = signed.info.peerId
+    if (peerId === current.self) return "Ours"
+    const existing = recordOf(current, peerId)
+    if (existing?.info !== undefined && existing.info.info.timestampMs >= signed.info.timestampMs) return "NotNewer"
+    current = putRecord(current, { ...(existing ?? newRecord(peerId)), info: signed })
+    if (existing?.info !== undefined) return "Replaced"
+    changes.push(PeerChange.PeerDiscovered({ peerId, info: signed }))
+    return "Inserted"
+  })
+  const capped = enforceCap(current, nowMs)
+  return { table: capped.table, changes: [...changes, ...capped.changes], value: outcomes }
+}
+
+/** Whether a record must be kept even without a NodeInfo (it is in use, configured or banned). */
+const isAnchored = (record: PeerRecord, nowMs: number): boolean =>
+  isConnectedOrDialling(record) || record.seed || record.allowlisted || isBannedAt(record, nowMs)
+
+/**
+ * Drops NodeInfos older than the age limit. A record left with nothing worth keeping (no NodeInfo,
+ * not connected or dialling, not configured, not banned, score forgiven) is forgotten.
+ */
+export const cullStale = (table: PeerTable, nowMs: number): Transition<ReadonlyArray<PeerId>> => {
+  let peers = table.peers
+  const forgotten: Array<PeerId> = []
+  for (const record of HashMap.values(table.peers)) {
+    const expired = record.info !== undefined && nowMs - record.info.info.timestampMs >= table.policy.maxInfoAgeMs
+    const info = expired ? undefined : record.info
+    const idle = info === undefined && !isAnchored(record, nowMs) && Math.abs(decayedScore(record, nowMs, table.policy)) < 1
+    if (idle) {
+      peers = HashMap.remove(peers, record.peerId)
+      forgotten.push(record.peerId)
+    } else if (expired) {
+      peers = HashMap.set(peers, record.peerId, { ...record, info: undefined })
+    }
+  }
+  forgotten.sort()
+  return {
+    table: { ...table, peers },
+    changes: forgotten.map((peerId) => PeerChange.PeerForgotten({ peerId, reason: "Stale" })),
+    value: forgotten
+  }
+}
+
+/**
+ * Evicts records beyond `policy.maxKnownPeers` (and `EVICTION_SLACK` of it more, for headroom),
+ * worst-ranked and stalest first (`evictionOrder`).
+ */
+export const enforceCap = (table: PeerTable, nowMs: number): Transition<ReadonlyArray<PeerId>> => {
+  const excess = HashMap.size(table.peers) - table.policy.maxKnownPeers
+  if (excess <= 0) return unchanged(table, [])
+  const evicted = evictionOrder(table, nowMs)
+    .slice(0, excess + Math.floor(table.policy.maxKnownPeers * EVICTION_SLACK))
+    .map((r) => r.peerId)
+  const peers = evicted.reduce((p, peerId) => HashMap.remove(p, peerId), table.peers)
+  return {
+    table: { ...table, peers },
+    changes: evicted.map((peerId) => PeerChange.PeerForgotten({ peerId, reason: "Evicted" })),
+    value: evicted
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Reputation
+
+/** Penalises `peerId` for `offence` (creating its record if unknown); answers whether it became banned. */
+export const reportOffence = (table: PeerTable, peerId: PeerId, offence: Offence, nowMs: number): Transition<boolean> => {
+  if (peerId === table.self) return unchanged(table, false)
+  const { record, banned } = applyOffence(recordOf(table, peerId) ?? newRecord(peerId), offence, nowMs, table.policy)
+  const next = putRecord(table, record)
+  return banned
+    ? { table: next, changes: [PeerChange.PeerBanned({ peerId, untilMs: record.bannedUntilMs, offence })], value: true }
+    : unchanged(next, false)
+}
+
+/** A successful call to (or dial of) `peerId`, with its round-trip time if measured. */
+export const recordCallSuccess = (table: PeerTable, peerId: PeerId, rttMs: number | undefined): Transition<void> =>
+  unchanged(recordOf(table, peerId) === undefined ? table : updateRecord(table, peerId, (r) => recordSuccess(r, rttMs, table.policy)), undefined)
+
+/** A failed call to `peerId`: counts against its success rate, backs off, and applies `offence` if any. */
+export const recordCallFailure = (table: PeerTable, peerId: PeerId, offence: Offence | undefined, nowMs: number): Transition<boolean> => {
+  const failed = updateRecord(table, peerId, (r) => recordFailure(r, nowMs, table.policy))
+  return offence === undefined ? unchanged(failed, false) : reportOffence(failed, peerId, offence, nowMs)
+}

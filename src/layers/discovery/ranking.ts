@@ -1,0 +1,151 @@
+/**
+ * Pure ranking of peers: which are eligible to dial, how good each one is (success rate, RTT,
+ * reputation), who to dial next (allowlisted first, then peers whose capabilities fit what the node
+ * needs, then quality with random jitter for diversity), which connection to drop when above target,
+ * and which NodeInfos to serve. Randomness comes in as an `Rng`, so every choice is reproducible.
+ */
+import { HashMap } from "effect"
+import type { PeerId } from "../../domain/PeerId.js"
+import type { PeerPolicy, PeerRecord, PeerTable } from "../../services/PeerManager.js"
+import { DIAL_JITTER, QUALITY_WEIGHTS, RTT_REFERENCE_MS } from "./config.js"
+import type { Rng } from "./prng.js"
+import { decayedScore, isBannedAt } from "./reputation.js"
+
+/** Whether a dial or connection is open or under way (such a record is never dialled again or evicted). */
+export const isConnectedOrDialling = (record: PeerRecord): boolean =>
+  record.connection._tag === "Connected" || record.connection._tag === "Dialling"
+
+/**
+ * Where to dial a peer: its configured address (seed, allowlist) or one of its advertised addresses,
+ * moving on to the next one after each consecutive failure.
+ */
+export const dialAddress = (record: PeerRecord): string | undefined => {
+  if (record.configuredAddress !== undefined) return record.configuredAddress
+  const addresses = record.info?.info.addresses ?? []
+  return addresses.length === 0 ? undefined : addresses[record.consecutiveFailures % addresses.length]
+}
+
+/** Not connected, not being dialled, not banned, not backing off, and with an address. */
+export const isEligibleForDial = (record: PeerRecord, nowMs: number): boolean =>
+  !isConnectedOrDialling(record) && !isBannedAt(record, nowMs) && record.backoffUntilMs <= nowMs && dialAddress(record) !== undefined
+
+/** Whether the peer advertises every wanted capability (no wish: everyone fits). */
+export const fitsCapabilities = (record: PeerRecord, wanted: number): boolean =>
+  wanted === 0 || (record.info !== undefined && (record.info.info.capabilities & wanted) === wanted)
+
+/** Quality in [0, 1]: smoothed success rate, RTT factor (½ when unknown) and reputation. */
+export const quality = (record: PeerRecord, nowMs: number, policy: PeerPolicy): number => {
+  const successRate = (record.successes + 1) / (record.successes + record.failures + 2)
+  const rtt = record.rttMs === undefined ? 0.5 : RTT_REFERENCE_MS / (RTT_REFERENCE_MS + record.rttMs)
+  const reputation = Math.min(1, Math.max(0, 1 + decayedScore(record, nowMs, policy) / -policy.banThreshold))
+  return QUALITY_WEIGHTS.successRate * successRate + QUALITY_WEIGHTS.rtt * rtt + QUALITY_WEIGHTS.reputation * reputation
+}
+
+interface Ranked {
+  readonly record: PeerRecord
+  readonly allowlisted: boolean
+  readonly fits: boolean
+  readonly value: number
+}
+
+/** Best first: allowlisted, then fitting capabilities, then value; PeerId breaks ties. */
+const byRank = (a: Ranked, b: Ranked): number =>
+  Number(b.allowlisted) - Number(a.allowlisted) ||
+  Number(b.fits) - Number(a.fits) ||
+  b.value - a.value ||
+  (a.record.peerId < b.record.peerId ? -1 : a.record.peerId > b.record.peerId ? 1 : 0)
+
+const records = (table: PeerTable): Array<PeerRecord> => Array.from(HashMap.values(table.peers))
+
+/** Records sorted by PeerId, so that iteration order never depends on the hash map's layout. */
+export const sortedRecords = (table: PeerTable): Array<PeerRecord> =>
+  records(table).sort((a, b) => (a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0))
+
+/** The `count` best eligible peers to dial, ranked with jitter from `rng`, best first. */
+export const chooseDials = (
+  table: PeerTable,
+  nowMs: number,
+  count: number,
+  wanted: number,
+  rng: Rng,
+  exclude: ReadonlySet<PeerId> = new Set()
+): Array<PeerRecord> => {
+  if (count <= 0) return []
+  return sortedRecords(table)
+    .filter((r) => !exclude.has(r.peerId) && isEligibleForDial(r, nowMs))
+    .map(
+      (record): Ranked => ({
+        record,
+        allowlisted: record.allowlisted,
+        fits: fitsCapabilities(record, wanted),
+        value: quality(record, nowMs, table.policy) + rng() * DIAL_JITTER
+      })
+    )
+    .sort(byRank)
+    .slice(0, count)
+    .map((r) => r.record)
+}
+
+/** One eligible peer chosen uniformly at random (exploration: rotation ignores rank on purpose). */
+export const chooseExploration = (table: PeerTable, nowMs: number, rng: Rng): PeerRecord | undefined => {
+  const eligible = sortedRecords(table).filter((r) => isEligibleForDial(r, nowMs))
+  return eligible.length === 0 ? undefined : eligible[Math.floor(rng() * eligible.length)]
+}
+
+/**
+ * Connections to drop so that at most `target` remain: the worst-ranked ones, never allowlisted peers
+ * nor those in `keep`. `connected` is the network's list (the truth), not the table's view.
+ */
+export const chooseTrim = (
+  table: PeerTable,
+  nowMs: number,
+  connected: ReadonlyArray<PeerId>,
+  target: number,
+  wanted: number,
+  keep: ReadonlySet<PeerId> = new Set()
+): Array<PeerId> => {
+  const excess = connected.length - target
+  if (excess <= 0) return []
+  return connected
+    .map((peerId) => HashMap.get(table.peers, peerId))
+    .flatMap((found) => (found._tag === "Some" ? [found.value] : []))
+    .filter((r) => !r.allowlisted && !keep.has(r.peerId))
+    .map((record): Ranked => ({ record, allowlisted: false, fits: fitsCapabilities(record, wanted), value: quality(record, nowMs, table.policy) }))
+    .sort(byRank)
+    .reverse()
+    .slice(0, excess)
+    .map((r) => r.record.peerId)
+}
+
+/**
+ * NodeInfos we may serve, most recently signed first: verified, not banned, not `exclude` (the caller),
+ * and young enough that they cannot expire on the way (`marginMs`).
+ */
+export const serveCandidates = (table: PeerTable, nowMs: number, exclude: PeerId, marginMs: number): Array<PeerRecord> =>
+  records(table)
+    .filter(
+      (r) =>
+        r.info !== undefined &&
+        r.peerId !== exclude &&
+        !isBannedAt(r, nowMs) &&
+        nowMs - r.info.info.timestampMs < table.policy.maxInfoAgeMs - marginMs
+    )
+    .sort((a, b) => (b.info?.info.timestampMs ?? 0) - (a.info?.info.timestampMs ?? 0) || (a.peerId < b.peerId ? -1 : 1))
+
+/**
+ * Records in the order they are evicted when the table is over its cap: never connected, dialling,
+ * seed or allowlisted ones; banned ones last (so a flood cannot wash a ban away); otherwise the lowest
+ * quality first and, among equals, the stalest NodeInfo first.
+ */
+export const evictionOrder = (table: PeerTable, nowMs: number): Array<PeerRecord> =>
+  records(table)
+    .filter((r) => !isConnectedOrDialling(r) && !r.seed && !r.allowlisted)
+    .map((record) => ({ record, banned: isBannedAt(record, nowMs), value: quality(record, nowMs, table.policy) }))
+    .sort(
+      (a, b) =>
+        Number(a.banned) - Number(b.banned) ||
+        a.value - b.value ||
+        (a.record.info?.info.timestampMs ?? -1) - (b.record.info?.info.timestampMs ?? -1) ||
+        (a.record.peerId < b.record.peerId ? -1 : 1)
+    )
+    .map((r) => r.record)

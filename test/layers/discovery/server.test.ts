@@ -1,0 +1,65 @@
+/**
+ * The GetKnownPeers handler, called by a raw simulated node: it caps its answer at 200 peers, checks
+ * the caller's own NodeInfo (named after the authenticated caller, current, validly signed) before
+ * storing it, answers INVALID_ARGUMENT to bad input, charges the caller, and refuses it once banned.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Clock, Effect, Either, Option } from "effect"
+import { decodeSignedNodeInfo, encodeSignedNodeInfo } from "../../../src/domain/nodeInfo.js"
+import { nodeInfoSignedByWrongKey } from "../../../src/domain/testkit/faults.js"
+import { mergeNodeInfos } from "../../../src/layers/discovery/peerTable.js"
+import { makeSimDiscoveryWorld, simAddress } from "../../../src/layers/discovery/testkit/simWorld.js"
+import { makeSimNode } from "../../../src/layers/network/sim/SimNetworkLayer.js"
+import { P2pMethods } from "../../../src/proto/P2pMethods.js"
+import { onVirtualTime, within } from "./fixtures.js"
+import { nodeInfo, peerOf, signedInfo, signerOf, verifies } from "./nodeInfos.js"
+
+describe("GetKnownPeers handler", () => {
+  it.live("serves at most 200 peers, checks the caller's own info, and bans a caller that keeps lying", () =>
+    onVirtualTime({ seed: 3 }, (time) =>
+      Effect.gen(function* () {
+        const sim = yield* makeSimDiscoveryWorld({ seed: 3, nodes: 1 })
+        const server = yield* sim.start(0)
+        const caller = yield* makeSimNode({ peerId: peerOf(1) })
+        yield* within(time, 1_000, caller.dial(server.peerId, simAddress(server.peerId)))
+        const now = yield* Clock.currentTimeMillis
+        // The server knows 300 other peers.
+        yield* server.manager.transition((t, nowMs) => mergeNodeInfos(t, Array.from({ length: 300 }, (_, i) => signedInfo(10 + i, now)), nowMs))
+
+        const ask = (ownInfo: Uint8Array) =>
+          within(time, 1_000, Effect.either(caller.call(server.peerId, P2pMethods.GetKnownPeers, { ownInfo }, { timeout: "5 seconds" })))
+        const codeOf = (result: Either.Either<unknown, { readonly _tag: string; readonly code?: string }>) =>
+          Either.isLeft(result) ? (result.left.code ?? result.left._tag) : "OK"
+
+        // A valid request: our info is stored, the answer is capped and carries the server's own info.
+        const answer = yield* ask(encodeSignedNodeInfo(signedInfo(1, now)))
+        const response = Either.getOrThrow(answer)
+        expect(response.knownPeers).toHaveLength(200)
+        const serverInfo = Either.getOrThrow(decodeSignedNodeInfo(response.ownInfo))
+        expect(serverInfo.info.peerId).toBe(server.peerId)
+        expect(verifies(serverInfo)).toBe(true)
+        const served = response.knownPeers.map((bytes) => Either.getOrThrow(decodeSignedNodeInfo(bytes)))
+        expect(served.some((s) => s.info.peerId === peerOf(1))).toBe(false)
+        expect(Option.map(yield* server.manager.peer(peerOf(1)), (v) => v.info?.info.timestampMs)).toEqual(Option.some(now))
+
+        // Bad input: INVALID_ARGUMENT and a penalty. (A second caller, so that the penalties do not add up.)
+        const other = yield* makeSimNode({ peerId: peerOf(3) })
+        yield* within(time, 1_000, other.dial(server.peerId, simAddress(server.peerId)))
+        const askAs = (node: typeof caller, ownInfo: Uint8Array) =>
+          within(time, 1_000, Effect.either(node.call(server.peerId, P2pMethods.GetKnownPeers, { ownInfo }, { timeout: "5 seconds" })))
+        expect(codeOf(yield* askAs(other, new Uint8Array(0)))).toBe("INVALID_ARGUMENT")
+        expect(Option.map(yield* server.manager.peer(peerOf(3)), (v) => [v.lastOffence, v.info])).toEqual(Option.some(["InvalidNodeInfo", undefined]))
+
+        expect(codeOf(yield* ask(encodeSignedNodeInfo(signedInfo(1, now + 60_000))))).toBe("INVALID_ARGUMENT") // future: StaleNodeInfo −5
+        expect(codeOf(yield* ask(encodeSignedNodeInfo(nodeInfoSignedByWrongKey(nodeInfo(1, now + 1), signerOf(7)))))).toBe("INVALID_ARGUMENT") // forged: −30
+        const afterForged = yield* server.manager.peer(peerOf(1))
+        expect(Option.map(afterForged, (v) => [v.banned, v.info?.info.timestampMs])).toEqual(Option.some([false, now])) // the forged, newer info was not stored
+        // Someone else's info (−30): the caller is now banned, and refused outright.
+        expect(codeOf(yield* ask(encodeSignedNodeInfo(signedInfo(2, now))))).toBe("INVALID_ARGUMENT")
+        expect(Option.isNone(yield* server.manager.peer(peerOf(2)))).toBe(true)
+        expect(Option.map(yield* server.manager.peer(peerOf(1)), (v) => v.banned)).toEqual(Option.some(true))
+        expect(codeOf(yield* ask(encodeSignedNodeInfo(signedInfo(1, now + 2))))).toBe("PERMISSION_DENIED")
+      })
+    )
+  )
+})
