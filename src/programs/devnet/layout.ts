@@ -9,6 +9,7 @@ import { toHex } from "../../domain/bytes.js"
 import { peerIdFromPublicKey, type PeerId } from "../../domain/PeerId.js"
 import { ChainGenerator, type ChainConfig } from "../../domain/testkit/chain.js"
 import { deriveSeed, TestSigner } from "../../domain/testkit/keys.js"
+import { genesisFromChain } from "../../layers/executor/genesis.js"
 import { encodeNodeConfig, type NodeConfig } from "../node/NodeConfig.js"
 import { devnetAddress } from "./producer.js"
 
@@ -50,6 +51,7 @@ export const devnetGenesis = (layout: DevnetLayout) => {
   }
   const generator = new ChainGenerator(chain)
   const committee = generator.committee(0)
+  const genesis = genesisFromChain(generator)
   const validatorPeers = Array.from({ length: layout.validators }, (_, i) => ({
     peerId: peerIdFromPublicKey(generator.networkSigner(i).publicKey),
     address: address(i)
@@ -68,6 +70,7 @@ export const devnetGenesis = (layout: DevnetLayout) => {
       allowlistedPeers: [],
       storagePath,
       genesisCommittee: committee,
+      genesisBalances: genesis.balances.map(([account, balance]) => ({ account, balance })),
       metricsPort: layout.basePort + METRICS_PORT_OFFSET + i,
       plaintext: layout.plaintext,
       logLevel: "info",

@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs"
 import { Data, Either, ParseResult, Schema } from "effect"
 import { Committee } from "../../domain/committee.js"
 import { PeerId } from "../../domain/PeerId.js"
-import { Digest, U32 } from "../../domain/primitives.js"
+import { Digest, PublicKey, U32, U64 } from "../../domain/primitives.js"
 
 /** `host:port` (IPv4, a name, or `[v6]`), port 1–65535 — what gRPC dials and listens on. */
 export const HostPort = Schema.String.pipe(
@@ -78,6 +78,8 @@ export const NodeConfig = Schema.Struct({
   /** The epoch-0 committee (genesis). */
   genesisCommittee: Committee,
   trustedCheckpoint: Schema.optional(TrustedCheckpointConfig),
+  /** The executor's genesis state: initial balance of each account (a 32-byte public key). */
+  genesisBalances: Schema.optionalWith(Schema.Array(Schema.Struct({ account: PublicKey, balance: U64 })), { default: () => [] }),
   metricsPort: Schema.optional(Schema.Int.pipe(Schema.between(0, 65_535))),
   plaintext: Schema.optionalWith(Schema.Boolean, { default: () => false }),
   logLevel: Schema.optionalWith(Schema.Literal("debug", "info", "warning", "error"), { default: () => "info" as const }),

@@ -4,7 +4,9 @@
  * producer. Interruption closes every scope: the server stops, fibers end, the store is flushed.
  */
 import { Effect, Layer, Schedule } from "effect"
+import { CommitExecutorLayer } from "../../layers/executor/CommitExecutorLayer.js"
 import { MetricsLayer } from "../../layers/metrics/MetricsLayer.js"
+import { CommitExecutor } from "../../services/CommitExecutor.js"
 import { toHex } from "../../domain/bytes.js"
 import { Discovery } from "../../services/Discovery.js"
 import { Network } from "../../services/Network.js"
@@ -44,13 +46,15 @@ export const runNode = (config: NodeConfig, options: RunNodeOptions = {}) =>
     const network = yield* Network
     const sync = yield* StateSync
     const discovery = yield* Discovery
+    const executor = yield* CommitExecutor
     yield* Effect.logInfo(`node ${name} (${network.localPeerId}) listening on ${network.listenAddress}`)
     if (options.onReady !== undefined) yield* options.onReady({ name, peerId: network.localPeerId, address: network.listenAddress })
 
     const report = Effect.gen(function* () {
       const status = yield* sync.status
       const peers = yield* discovery.snapshot
-      const executed = { highestExecuted: status.highestSyncedCommit, stateDigest: toHex(new Uint8Array(0)) }
+      const state = yield* executor.stateDigest
+      const executed = { highestExecuted: state.highestExecuted, stateDigest: toHex(state.digest) }
       const nodeStatus: NodeStatus = {
         name,
         peerId: network.localPeerId,
@@ -76,8 +80,13 @@ export const runNode = (config: NodeConfig, options: RunNodeOptions = {}) =>
     return yield* Effect.never
   }).pipe(Effect.scoped, Effect.provide(nodeLayer(config)))
 
-/** The node's services, with the metrics endpoint on top when a metrics port is configured. */
+/**
+ * The node's services: the P2P layer, the reference executor over its commit stream (standing in for
+ * the authority module), and the metrics endpoint on top when a metrics port is configured.
+ */
 const nodeLayer = (config: NodeConfig) => {
   const p2p = p2pLayer(config)
-  return config.metricsPort === undefined ? p2p : MetricsLayer({ port: config.metricsPort }).pipe(Layer.provideMerge(p2p))
+  const genesis = { committee: config.genesisCommittee, balances: config.genesisBalances.map((b) => [b.account, b.balance] as const) }
+  const withExecutor = CommitExecutorLayer({ genesis }).pipe(Layer.provideMerge(p2p))
+  return config.metricsPort === undefined ? withExecutor : MetricsLayer({ port: config.metricsPort }).pipe(Layer.provideMerge(withExecutor))
 }
