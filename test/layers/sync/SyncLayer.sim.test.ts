@@ -71,4 +71,28 @@ layer(Layer.merge(World, SimVerifierLayer))("state sync in simulation", (it) => 
       expect(yield* fresh.store.watermarks).toMatchObject({ highestSyncedCommit: 300 })
     })
   )
+
+  it.scoped("a node started from a trusted checkpoint syncs only what comes after it", () =>
+    Effect.gen(function* () {
+      const validators = yield* Effect.forEach([0, 1], (n) => startSyncNode(n, { start: genesisOf(CHAIN) }))
+      for (const v of validators) yield* produce(v, CHAIN, 1, 300)
+      // Trust commit 150 (mid-epoch 1) and the committee of commit 151's epoch, as an operator would;
+      // the node then crosses into epoch 2 at commit 201 on its own.
+      const checkpoint = { commitRef: CHAIN[149]!.subDag.commitRef, committee: CHAIN[150]!.committee }
+      const fresh = yield* startSyncNode(12, { start: checkpoint })
+      const delivered = yield* settleSimulated(
+        Effect.gen(function* () {
+          for (const v of validators) yield* Effect.orDie(fresh.network.dial(v.peerId, v.address))
+          return yield* fresh.sync.commits(151).pipe(Stream.take(150), Stream.runCollect)
+        })
+      )
+      expect(Chunk.toReadonlyArray(delivered).map((s) => toHex(s.commitRef.digest))).toEqual(canonical(300).slice(150))
+      const w = yield* fresh.store.watermarks
+      expect(w).toMatchObject({ highestSyncedCommit: 300, lowestAvailableCommit: 151 })
+      // Nothing before the checkpoint was fetched or can be asked for.
+      expect(Option.isNone(yield* fresh.store.getCommit(150))).toBe(true)
+      const early = yield* Effect.either(fresh.sync.commits(1).pipe(Stream.take(1), Stream.runCollect))
+      expect(early._tag === "Left" && early.left._tag).toBe("CommitUnavailable")
+    })
+  )
 })

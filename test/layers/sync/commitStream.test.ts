@@ -6,7 +6,7 @@ import { makeMemoryStore } from "../../../src/layers/store/MemoryStoreLayer.js"
 import { commitStream } from "../../../src/layers/sync/commitStream.js"
 import type { StoreService } from "../../../src/services/Store.js"
 
-const CHAIN: ReadonlyArray<GeneratedCommit> = new ChainGenerator({ seed: 8, validators: 4, commitsPerEpoch: 50, transactionsPerBlock: 0 }).take(400)
+const CHAIN: ReadonlyArray<GeneratedCommit> = new ChainGenerator({ seed: 8, validators: 4, commitsPerEpoch: 50, transactionsPerBlock: 0 }).take(2_500)
 
 /** Writes commits one by one and publishes each after it is stored, as the sync loop does. */
 const produce = (store: StoreService, pubsub: PubSub.PubSub<CommittedSubDag>, from: number, to: number) =>
@@ -65,15 +65,15 @@ describe("commits(fromIndex): no gap, no duplicate", () => {
     })
   )
 
-  it.effect("a consumer lagging by hundreds of commits reads them from the store, then follows live", () =>
+  it.effect("a consumer lagging by thousands of commits reads them from the store, then follows live", () =>
     Effect.gen(function* () {
       const store = yield* makeMemoryStore
       yield* store.putCommittee(CHAIN[0]!.committee)
       const pubsub = yield* PubSub.sliding<CommittedSubDag>(16)
-      yield* produce(store, pubsub, 1, 300)
-      const consumer = yield* commitStream(store, pubsub, 1).pipe(Stream.take(400), Stream.runCollect, Effect.fork)
-      yield* produce(store, pubsub, 301, 400)
-      expect(indices(yield* Fiber.join(consumer))).toEqual(range(1, 400))
+      yield* produce(store, pubsub, 1, 2_300)
+      const consumer = yield* commitStream(store, pubsub, 1).pipe(Stream.take(2_500), Stream.runCollect, Effect.fork)
+      yield* produce(store, pubsub, 2_301, 2_500)
+      expect(indices(yield* Fiber.join(consumer))).toEqual(range(1, 2_500))
     })
   )
 
