@@ -16,7 +16,7 @@ export interface BenchReport {
 }
 
 /** The registered benches, by CLI name. */
-export const BENCHES: Readonly<Record<string, () => Promise<BenchReport>>> = {
+export const BENCHES: Readonly<Record<string, (argv: ReadonlyArray<string>) => Promise<BenchReport>>> = {
   discovery: async () => {
     const r = await runDiscoveryBench()
     return {
@@ -45,8 +45,10 @@ export const BENCHES: Readonly<Record<string, () => Promise<BenchReport>>> = {
       ]
     }
   },
-  sync: async () => {
-    const r = await runSyncBench()
+  sync: async (argv) => {
+    // `--commits N` makes the chain longer (memory must stay bounded whatever N).
+    const at = argv.indexOf("--commits")
+    const r = await runSyncBench(at >= 0 ? Number(argv[at + 1]) : undefined)
     return {
       json: {
         commits: r.commits,
@@ -122,14 +124,14 @@ const printTable = (name: string, report: BenchReport): void => {
 
 const main = async (argv: ReadonlyArray<string>): Promise<number> => {
   const json = argv.includes("--json")
-  const names = argv.filter((arg) => !arg.startsWith("--"))
+  const names = argv.filter((arg, i) => !arg.startsWith("--") && argv[i - 1] !== "--commits")
   const name = names[0]
   const bench = name === undefined ? undefined : BENCHES[name]
   if (name === undefined || bench === undefined || names.length > 1) {
     console.error(`usage: npm run bench -- <${Object.keys(BENCHES).join("|")}> [--json]`)
     return 2
   }
-  const report = await bench()
+  const report = await bench(argv)
   if (json) {
     const fields = Object.fromEntries(Object.entries(report.json).map(([key, value]) => [key, round(value)]))
     console.log(JSON.stringify({ name, ...fields }))
