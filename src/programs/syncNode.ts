@@ -3,7 +3,11 @@
  * crypto + verifier + state sync, wired in one scope. Used by the sync benchmark and the end-to-end
  * tests; the node program's P2pBuilder composes the same layers with discovery added.
  */
+import { join } from "node:path"
 import { Context, Effect, Layer, type Scope } from "effect"
+import { peerIdFromPublicKey, type PeerId } from "../domain/PeerId.js"
+import type { GeneratedCommit } from "../domain/testkit/chain.js"
+import { deriveSeed, TestSigner } from "../domain/testkit/keys.js"
 import type { Ed25519Keypair } from "../services/Crypto.js"
 import { Crypto } from "../services/Crypto.js"
 import { makeNodeCrypto } from "../layers/crypto/NodeCryptoLayer.js"
@@ -13,7 +17,7 @@ import { makeStateSync, type SyncConfig } from "../layers/sync/SyncLayer.js"
 import { VerifierLayer } from "../layers/verifier/VerifierLayer.js"
 import { Network, type ListenFailed, type NetworkService } from "../services/Network.js"
 import type { StateSyncService } from "../services/StateSync.js"
-import { Store, type StoreError, type StoreService } from "../services/Store.js"
+import { Store, type StoreError, type StoreInconsistency, type StoreService, type TrustedCheckpoint } from "../services/Store.js"
 import { Verifier } from "../services/Verifier.js"
 
 /** What a sync node needs. */
@@ -46,3 +50,35 @@ export const startSyncNode = (config: SyncNodeConfig): Effect.Effect<SyncNode, L
     )
     return { network, store, sync }
   })
+
+/** A serving node started by `startServingNodes`: where to dial it, and the node itself. */
+export interface ServingNode {
+  readonly node: SyncNode
+  readonly peerId: PeerId
+  readonly address: string
+}
+
+/**
+ * Starts `count` nodes on loopback, each with its own LMDB store under `dir`, and feeds each the whole
+ * chain through the validator path — the servers of the sync benchmark and end-to-end tests.
+ */
+export const startServingNodes = (options: {
+  readonly count: number
+  readonly label: string
+  readonly dir: string
+  readonly chain: ReadonlyArray<GeneratedCommit>
+  readonly start: TrustedCheckpoint
+}): Effect.Effect<ReadonlyArray<ServingNode>, ListenFailed | StoreError | StoreInconsistency, Scope.Scope> =>
+  Effect.forEach(Array.from({ length: options.count }, (_, i) => i), (i) =>
+    Effect.gen(function* () {
+      const signer = new TestSigner(deriveSeed(options.label, i))
+      const node = yield* startSyncNode({
+        keypair: { seed: signer.seed, publicKey: signer.publicKey },
+        listenAddress: "127.0.0.1:0",
+        storePath: join(options.dir, `server-${i}`),
+        sync: { start: options.start }
+      })
+      for (const c of options.chain) yield* node.sync.sendCommit(c.subDag, c.certifierBlocks)
+      return { node, peerId: peerIdFromPublicKey(signer.publicKey), address: node.network.listenAddress }
+    })
+  )

@@ -23,7 +23,6 @@ import {
   CommitRangeInvalid,
   TransactionInvalid,
   Verifier,
-  type BlockToVerify,
   type CommitRangeToVerify,
   type TransactionFault,
   type VerifierService

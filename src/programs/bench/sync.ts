@@ -10,8 +10,7 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { performance } from "node:perf_hooks"
-import { Effect, Either, Stream } from "effect"
-import { peerIdFromPublicKey } from "../../domain/PeerId.js"
+import { Effect, Either } from "effect"
 import { ZERO_DIGEST } from "../../domain/primitives.js"
 import { ChainGenerator, type ChainConfig, type GeneratedCommit } from "../../domain/testkit/chain.js"
 import { deriveSeed, TestSigner } from "../../domain/testkit/keys.js"
@@ -19,7 +18,7 @@ import { decodeCertifiedTransaction } from "../../domain/transaction.js"
 import { makeNodeCrypto } from "../../layers/crypto/NodeCryptoLayer.js"
 import type { SyncPlanConfig } from "../../layers/sync/syncPlan.js"
 import type { VerifyItem } from "../../services/Crypto.js"
-import { startSyncNode } from "../syncNode.js"
+import { startServingNodes } from "../syncNode.js"
 
 /** What `runSyncBench` reports. */
 export interface SyncBenchResult {
@@ -115,19 +114,7 @@ export const runSyncBench = async (commits = DEFAULT_COMMITS): Promise<SyncBench
     const program = Effect.scoped(
       Effect.gen(function* () {
         const verifyLimitPerSec = yield* measureVerifyLimit
-        const servers = yield* Effect.forEach([0, 1, 2], (i) =>
-          Effect.gen(function* () {
-            const signer = new TestSigner(deriveSeed("bench-server", i))
-            const node = yield* startSyncNode({
-              keypair: { seed: signer.seed, publicKey: signer.publicKey },
-              listenAddress: "127.0.0.1:0",
-              storePath: join(dir, `server-${i}`),
-              sync: { start }
-            })
-            for (const c of chain) yield* node.sync.sendCommit(c.subDag, c.certifierBlocks)
-            return { peerId: peerIdFromPublicKey(signer.publicKey), address: node.network.listenAddress }
-          })
-        )
+        const servers = (yield* startServingNodes({ count: 3, label: "bench-server", dir, chain, start })).map((s) => ({ peerId: s.peerId, address: s.address }))
         const syncOnce = (name: string, plan: Partial<SyncPlanConfig>) =>
           Effect.promise(() => runFreshNode([join(dir, name), JSON.stringify(servers), JSON.stringify(chainConfig), String(commits), JSON.stringify(plan)]))
         const main = yield* syncOnce("fresh", {})

@@ -10,12 +10,10 @@ import { join } from "node:path"
 import { expect, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
 import { toHex } from "../../../src/domain/bytes.js"
-import { peerIdFromPublicKey } from "../../../src/domain/PeerId.js"
 import { ZERO_DIGEST } from "../../../src/domain/primitives.js"
 import { ChainGenerator, type ChainConfig } from "../../../src/domain/testkit/chain.js"
-import { deriveSeed, TestSigner } from "../../../src/domain/testkit/keys.js"
 import { makeLmdbStore } from "../../../src/layers/store/LmdbStoreLayer.js"
-import { startSyncNode } from "../../../src/programs/syncNode.js"
+import { startServingNodes } from "../../../src/programs/syncNode.js"
 
 const CHAIN_CONFIG: ChainConfig = { seed: 31, validators: 4, commitsPerEpoch: 150, transactionsPerBlock: 2 }
 const HEIGHT = 450
@@ -63,19 +61,7 @@ it.scopedLive(
       const chain = generator.take(HEIGHT)
       const start = { commitRef: { index: 0, digest: ZERO_DIGEST }, committee: generator.committee(0) }
 
-      const servers = yield* Effect.forEach([0, 1, 2], (i) =>
-        Effect.gen(function* () {
-          const signer = new TestSigner(deriveSeed("sync-server", i))
-          const node = yield* startSyncNode({
-            keypair: { seed: signer.seed, publicKey: signer.publicKey },
-            listenAddress: "127.0.0.1:0",
-            storePath: join(dir, `server-${i}`),
-            sync: { start }
-          })
-          for (const c of chain) yield* node.sync.sendCommit(c.subDag, c.certifierBlocks)
-          return { node, peerId: peerIdFromPublicKey(signer.publicKey), address: node.network.listenAddress }
-        })
-      )
+      const servers = yield* startServingNodes({ count: 3, label: "sync-server", dir, chain, start })
       const args = [join(dir, "fresh"), JSON.stringify(servers.map((s) => ({ peerId: s.peerId, address: s.address }))), JSON.stringify(CHAIN_CONFIG), String(HEIGHT)]
 
       const first = yield* runChild(args, KILL_AT)
