@@ -104,7 +104,8 @@ const make = (config: SyncConfig): Effect.Effect<StateSyncService, never, Networ
     const planConfig: SyncPlanConfig = {
       window: config.window ?? defaultSyncPlanConfig.window,
       blockChunksInFlight: config.blockChunksInFlight ?? defaultSyncPlanConfig.blockChunksInFlight,
-      maxRequestsPerPeer: config.maxRequestsPerPeer ?? defaultSyncPlanConfig.maxRequestsPerPeer
+      maxRequestsPerPeer: config.maxRequestsPerPeer ?? defaultSyncPlanConfig.maxRequestsPerPeer,
+      maxBlocksHeld: config.maxBlocksHeld ?? defaultSyncPlanConfig.maxBlocksHeld
     }
 
     const started = yield* Effect.orDie(store.initialise(config.start))

@@ -12,6 +12,12 @@ export const MAX_FETCHED_BYTES_PER_STREAM = 128 * 1024 * 1024
  * thousand blocks.
  */
 export const DEFAULT_RANGE_WINDOW = 8
+/**
+ * Blocks held in memory at once (verified and waiting for delivery, or expected from verified commits).
+ * ≈ 3 ranges of 100 commits at 10 blocks each: enough to keep both cores verifying while the network
+ * fetches, and ≈ 100 MB at 10 certified transactions per block — whatever the chain's length.
+ */
+export const DEFAULT_MAX_BLOCKS_HELD = 3_000
 /** Block chunks in flight at once across all peers: enough to overlap network and verification. */
 export const DEFAULT_BLOCK_CHUNKS_IN_FLIGHT = 6
 /** Requests one peer serves us at once: spreads load and stops one slow peer holding several ranges. */

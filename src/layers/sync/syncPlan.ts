@@ -7,8 +7,9 @@
  *
  * A range moves Queued → FetchingCommits → (AwaitingCommittee → VerifyingCommits →) FetchingBlocks →
  * Ready → delivered, and back to Queued whenever its peer fails. Ranges are contiguous from
- * `nextIndex` (the next commit to deliver); at most `window` exist at once, which bounds memory
- * whatever heights peers claim.
+ * `nextIndex` (the next commit to deliver); at most `window` exist at once, and no new range opens
+ * while the blocks held (verified or expected) would pass `maxBlocksHeld` — so memory stays bounded
+ * whatever heights peers claim and however large commits are.
  */
 import type { VerifiedBlock } from "../../domain/block.js"
 import type { VerifiedCommit } from "../../domain/commit.js"
@@ -19,6 +20,7 @@ import {
   BACKOFF_MAX_MS,
   BAN_DURATION_MS,
   DEFAULT_BLOCK_CHUNKS_IN_FLIGHT,
+  DEFAULT_MAX_BLOCKS_HELD,
   DEFAULT_RANGE_WINDOW,
   MAX_BLOCKS_PER_FETCH,
   MAX_COMMITS_PER_RANGE,
@@ -87,6 +89,8 @@ export interface Range {
 /** Limits of the plan (from config). */
 export interface SyncPlanConfig {
   readonly window: number
+  /** Blocks held in memory (fetched, or expected from verified commits) before no new range opens. */
+  readonly maxBlocksHeld: number
   readonly blockChunksInFlight: number
   readonly maxRequestsPerPeer: number
 }
@@ -94,6 +98,7 @@ export interface SyncPlanConfig {
 /** The default limits. */
 export const defaultSyncPlanConfig: SyncPlanConfig = {
   window: DEFAULT_RANGE_WINDOW,
+  maxBlocksHeld: DEFAULT_MAX_BLOCKS_HELD,
   blockChunksInFlight: DEFAULT_BLOCK_CHUNKS_IN_FLIGHT,
   maxRequestsPerPeer: MAX_REQUESTS_PER_PEER
 }
@@ -108,6 +113,8 @@ export interface SyncPlan {
   readonly peers: ReadonlyMap<PeerId, SyncPeer>
   /** Source of range and chunk ids. */
   readonly nextId: number
+  /** The most blocks per commit seen in verified commits (0: none seen yet), for the block budget. */
+  readonly blocksPerCommit: number
 }
 
 /** What the loop should do. */
@@ -143,7 +150,8 @@ export const initialPlan = (highestSyncedCommit: number, nextEpoch: number): Syn
   nextEpoch,
   ranges: [],
   peers: new Map(),
-  nextId: 1
+  nextId: 1,
+  blocksPerCommit: 0
 })
 
 // ---------------------------------------------------------------------------------------------------
@@ -263,7 +271,8 @@ export const onCommitsOutcome = (plan: SyncPlan, rangeId: number, peer: PeerId, 
     range.status.peer === peer
   switch (outcome._tag) {
     case "Verified": {
-      const next = succeeded(plan, peer)
+      const blocks = outcome.commits.reduce((n, c) => n + c.commit.blocks.length, 0)
+      const next = { ...succeeded(plan, peer), blocksPerCommit: Math.max(plan.blocksPerCommit, Math.ceil(blocks / Math.max(1, outcome.commits.length))) }
       if (!current || range === undefined) return next
       const last = outcome.commits[outcome.commits.length - 1]
       const coveredEnd = last === undefined ? range.start - 1 : last.commit.index
@@ -368,6 +377,18 @@ const pickPeer = (plan: SyncPlan, index: number, now: number, config: SyncPlanCo
 
 const reserve = (plan: SyncPlan, peer: PeerId): SyncPlan => updatePeer(plan, peer, (p) => ({ ...p, inflight: p.inflight + 1 }))
 
+/** Blocks a range holds or will hold: exact once its commits are verified, estimated before. */
+const blocksHeldBy = (range: Range, perCommit: number): number => {
+  switch (range.status._tag) {
+    case "FetchingBlocks":
+      return range.status.have.size + range.status.pending.length + [...range.status.chunks.values()].reduce((n, c) => n + c.refs.length, 0)
+    case "Ready":
+      return range.status.blocks.size
+    default:
+      return (range.end - range.start + 1) * perCommit
+  }
+}
+
 /**
  * Decides what to do now: open new ranges up to the window and the target, give queued ranges and
  * missing blocks to peers, verify held responses whose committee is now installed, deliver the head.
@@ -380,14 +401,19 @@ export const schedule = (
   const commands: Array<SyncCommand> = []
   let next = plan
 
-  // 1. Open ranges up to the window and the target.
+  // 1. Open ranges up to the window, the target and the block budget. A range whose commits are not
+  //    verified yet is counted at the largest blocks-per-commit seen so far; until one has been seen,
+  //    only one range opens (its size is unknown).
   const target = targetHeight(next, now)
   const ranges = [...next.ranges]
   let nextId = next.nextId
   let lastEnd = ranges.length > 0 ? ranges[ranges.length - 1]!.end : next.nextIndex - 1
-  while (ranges.length < config.window && lastEnd < target) {
+  const perCommit = next.blocksPerCommit > 0 ? next.blocksPerCommit : Number.POSITIVE_INFINITY
+  let projected = ranges.reduce((n, r) => n + blocksHeldBy(r, perCommit), 0)
+  while (ranges.length < config.window && lastEnd < target && (ranges.length === 0 || projected + MAX_COMMITS_PER_RANGE * perCommit <= config.maxBlocksHeld)) {
     const end = Math.min(lastEnd + MAX_COMMITS_PER_RANGE, target)
     ranges.push({ id: nextId++, start: lastEnd + 1, end, status: queued })
+    projected += (end - lastEnd) * (Number.isFinite(perCommit) ? perCommit : 0)
     lastEnd = end
   }
   next = { ...next, ranges, nextId }

@@ -23,6 +23,8 @@ import {
 const CHAIN: ReadonlyArray<GeneratedCommit> = new ChainGenerator({ seed: 3, validators: 4, commitsPerEpoch: 37, transactionsPerBlock: 0 }).take(260)
 const blocksByKey = new Map<string, VerifiedBlock>()
 for (const c of CHAIN) for (const b of [...c.subDag.blocks, ...c.certifierBlocks]) blocksByKey.set(blockRefKey(b.ref), b)
+/** The most blocks one range of 100 commits of this chain can hold. */
+const ONE_RANGE_MAX_BLOCKS = 100 * Math.max(...CHAIN.map((c) => c.subDag.commit.commit.blocks.length))
 const epochOf = (index: number) => CHAIN[index - 1]!.subDag.epoch
 const lastOfEpoch = (index: number) => {
   let i = index
@@ -54,7 +56,7 @@ interface Outstanding {
  * Drives the pure plan to completion against a model of peers, checking invariants after every step,
  * and returns the delivered commit indices in delivery order.
  */
-const drive = (behaviours: ReadonlyArray<Behaviour>, height: number, seed: number, window: number) => {
+const drive = (behaviours: ReadonlyArray<Behaviour>, height: number, seed: number, window: number, maxBlocksHeld = 1_000_000) => {
   const rng = new SeededRandom(seed)
   let plan = initialPlan(0, 0)
   let now = 0
@@ -66,7 +68,7 @@ const drive = (behaviours: ReadonlyArray<Behaviour>, height: number, seed: numbe
   const outstanding: Array<Outstanding> = []
   const delivered: Array<number> = []
   const answered = new Set<PeerId>()
-  const config = { window, blockChunksInFlight: 3, maxRequestsPerPeer: 2 }
+  const config = { window, blockChunksInFlight: 3, maxRequestsPerPeer: 2, maxBlocksHeld }
 
   for (let step = 0; step < 20_000 && plan.nextIndex <= height; step++) {
     const scheduled = schedule(plan, now, config)
@@ -95,6 +97,12 @@ const drive = (behaviours: ReadonlyArray<Behaviour>, height: number, seed: numbe
       expected = r.end + 1
     }
     expect(plan.ranges.length).toBeLessThanOrEqual(window + 1)
+    // Memory: blocks held stay within the budget, plus at most one range over it (a range always opens).
+    const held = plan.ranges.reduce(
+      (n, r) => n + (r.status._tag === "FetchingBlocks" ? r.status.have.size + r.status.pending.length + [...r.status.chunks.values()].reduce((m, c) => m + c.refs.length, 0) : r.status._tag === "Ready" ? r.status.blocks.size : 0),
+      0
+    )
+    expect(held).toBeLessThanOrEqual(maxBlocksHeld + 2 * ONE_RANGE_MAX_BLOCKS)
     for (const p of peers) {
       const count = outstanding.filter((o) => o.command._tag !== "Deliver" && o.command.peer === p).length
       expect(plan.peers.get(p)!.inflight).toBe(count)
@@ -133,10 +141,24 @@ describe("sync plan", () => {
     expect(delivered).toEqual(Array.from({ length: 250 }, (_, i) => i + 1))
   })
 
+  it("opens one range until it knows how big commits are, then only as many as the block budget allows", () => {
+    let plan = onPeerHeights(initialPlan(0, 0), peer(1), 250, 0, 0)
+    const config = { window: 8, blockChunksInFlight: 3, maxRequestsPerPeer: 100, maxBlocksHeld: 2 * ONE_RANGE_MAX_BLOCKS }
+    const first = schedule(plan, 0, config)
+    expect(first.plan.ranges).toHaveLength(1)
+    const fetch = first.commands.find((c) => c._tag === "FetchCommits")!
+    plan = onCommitsOutcome(first.plan, fetch.rangeId, peer(1), commitsAnswer("honest", first.plan, fetch.start, fetch.end, new SeededRandom(1)), 1)
+    const second = schedule(plan, 1, config)
+    // Room for the verified range's blocks plus about one more range at the observed size.
+    expect(second.plan.ranges.length).toBeGreaterThanOrEqual(2)
+    expect(second.plan.ranges.length).toBeLessThanOrEqual(3)
+  })
+
   it("opens no more ranges than the window, whatever height a liar claims", () => {
-    let plan = initialPlan(0, 0)
+    // Commit sizes already known (so the block budget is not what limits it here).
+    let plan = { ...initialPlan(0, 0), blocksPerCommit: 4 }
     plan = onPeerHeights(plan, peer(1), 1_000_000_000, 0, 0)
-    const { plan: after, commands } = schedule(plan, 0, { window: 8, blockChunksInFlight: 3, maxRequestsPerPeer: 100 })
+    const { plan: after, commands } = schedule(plan, 0, { window: 8, blockChunksInFlight: 3, maxRequestsPerPeer: 100, maxBlocksHeld: 1_000_000 })
     expect(after.ranges).toHaveLength(8)
     expect(commands.filter((c) => c._tag === "FetchCommits")).toHaveLength(8)
     expect(targetHeight(after, 0)).toBe(1_000_000_000)
@@ -155,16 +177,16 @@ describe("sync plan", () => {
 
   it("a timeout backs the peer off exponentially and the range goes to another peer", () => {
     let plan = onPeerHeights(onPeerHeights(initialPlan(0, 0), peer(1), 50, 0, 0), peer(2), 50, 0, 0)
-    const first = schedule(plan, 0, { window: 1, blockChunksInFlight: 1, maxRequestsPerPeer: 1 })
+    const first = schedule(plan, 0, { window: 1, blockChunksInFlight: 1, maxRequestsPerPeer: 1, maxBlocksHeld: 1_000_000 })
     const fetch = first.commands.find((c) => c._tag === "FetchCommits")!
     plan = onCommitsOutcome(first.plan, fetch.rangeId, fetch.peer, { _tag: "Failed", detail: "deadline" }, 100)
     const backoff1 = plan.peers.get(fetch.peer)!.backoffUntil
     expect(backoff1).toBeGreaterThan(100)
-    const second = schedule(plan, 101, { window: 1, blockChunksInFlight: 1, maxRequestsPerPeer: 1 })
+    const second = schedule(plan, 101, { window: 1, blockChunksInFlight: 1, maxRequestsPerPeer: 1, maxBlocksHeld: 1_000_000 })
     const retry = second.commands.find((c) => c._tag === "FetchCommits")!
     expect(retry.peer).not.toBe(fetch.peer)
     plan = onCommitsOutcome(second.plan, retry.rangeId, retry.peer, { _tag: "Failed", detail: "deadline" }, 200)
-    const third = schedule(plan, backoff1, { window: 1, blockChunksInFlight: 1, maxRequestsPerPeer: 1 })
+    const third = schedule(plan, backoff1, { window: 1, blockChunksInFlight: 1, maxRequestsPerPeer: 1, maxBlocksHeld: 1_000_000 })
     const again = third.commands.find((c) => c._tag === "FetchCommits")!
     plan = onCommitsOutcome(third.plan, again.rangeId, again.peer, { _tag: "Failed", detail: "deadline" }, backoff1 + 10)
     expect(plan.peers.get(again.peer)!.backoffUntil - (backoff1 + 10)).toBeGreaterThan(backoff1 - 100)
@@ -178,8 +200,9 @@ describe("sync plan", () => {
         fc.integer({ min: 1, max: 250 }),
         fc.integer({ min: 0, max: 2 ** 31 }),
         fc.integer({ min: 1, max: 8 }),
-        (others, height, seed, window) => {
-          const { delivered, plan, answered } = drive(["honest", ...others], height, seed, window)
+        fc.constantFrom(50, 300, 1_000, 1_000_000),
+        (others, height, seed, window, maxBlocksHeld) => {
+          const { delivered, plan, answered } = drive(["honest", ...others], height, seed, window, maxBlocksHeld)
           expect(delivered).toEqual(Array.from({ length: height }, (_, i) => i + 1))
           // Every liar that answered anything was banned (it served nothing or forged data).
           others.forEach((b, i) => {
