@@ -18,6 +18,7 @@ import {
   type CallOptions,
   type DialError,
   type DisconnectReason,
+  type NetworkService,
   type ServerStreamMethod,
   type UnaryMethod,
   type UnavailableReason
@@ -45,18 +46,7 @@ export type ClientSecurity =
   | { readonly mode: "plaintext"; readonly signer: TokenSigner }
 
 /** The outbound operations of the `Network` service. */
-export interface Outbound {
-  readonly dial: (peerId: PeerId, address: string) => Effect.Effect<void, DialError>
-  readonly hangUp: (peerId: PeerId) => Effect.Effect<void>
-  readonly call: <Req, Res>(peerId: PeerId, method: UnaryMethod<Req, Res>, request: Req, options: CallOptions) => Effect.Effect<Res, CallError>
-  readonly callStream: <Req, Res>(
-    peerId: PeerId,
-    method: ServerStreamMethod<Req, Res>,
-    request: Req,
-    options: CallOptions
-  ) => Stream.Stream<Res, CallError>
-  readonly connectedPeers: Effect.Effect<ReadonlyArray<PeerId>>
-}
+export type Outbound = Pick<NetworkService, "dial" | "hangUp" | "call" | "callStream" | "connectedPeers">
 
 interface Cancellable {
   cancel(): void
