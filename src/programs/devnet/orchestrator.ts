@@ -122,6 +122,8 @@ const devnet = async (options: DevnetOptions): Promise<number> => {
   let tick = 0
   let lastSynced = 0
   let ok = false
+  /** The state digest of a validator that executed all N commits (what every node must end with). */
+  let referenceDigest: string | undefined
 
   while (!interrupted) {
     await new Promise((resolve) => setTimeout(resolve, PROGRESS_INTERVAL_MS))
@@ -173,12 +175,20 @@ const devnet = async (options: DevnetOptions): Promise<number> => {
         })
       if (done) {
         ok = true
+        referenceDigest = reference.stateDigest
         break
       }
       if (Date.now() > deadline) break
     }
   }
   if (tty) process.stdout.write("\n")
+  // Let every live node report its final height before shutting down (statuses come once a second),
+  // so the summary does not compare a node's final state with another's earlier one.
+  if (ok && options.commits !== undefined) {
+    const n = options.commits
+    const settleEnd = Date.now() + 5 * PROGRESS_INTERVAL_MS
+    while (running.some((r) => !r.exited && (r.status?.highestExecuted ?? 0) < n) && Date.now() < settleEnd) await new Promise((resolve) => setTimeout(resolve, 100))
+  }
   process.off("SIGINT", onSignal)
   process.off("SIGTERM", onSignal)
 
@@ -189,7 +199,11 @@ const devnet = async (options: DevnetOptions): Promise<number> => {
   const unclean = running.filter((r) => !r.exited).map((r) => r.node.name)
   for (const r of running) if (!r.exited) r.process.kill("SIGKILL")
 
-  const reference = validators.find((v) => v.node.name !== killed)?.status
+  const finalReference =
+    referenceDigest ??
+    [...validators]
+      .filter((v) => v.node.name !== killed && v.status !== undefined)
+      .sort((a, b) => (b.status?.highestExecuted ?? 0) - (a.status?.highestExecuted ?? 0))[0]?.status?.stateDigest
   const summary = {
     event: "summary",
     ok: interrupted ? true : ok,
@@ -203,7 +217,7 @@ const devnet = async (options: DevnetOptions): Promise<number> => {
       synced: r.status?.highestSyncedCommit ?? 0,
       executed: r.status?.highestExecuted ?? 0,
       stateDigest: r.status?.stateDigest ?? null,
-      stateMatches: r.status !== undefined && reference !== undefined && r.status.stateDigest === reference.stateDigest
+      stateMatches: r.status !== undefined && finalReference !== undefined && r.status.stateDigest === finalReference
     }))
   }
   emit(summary)
