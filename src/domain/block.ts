@@ -11,22 +11,22 @@ import { intentMessage, IntentScope } from "./intent.js"
 import {
   MAX_ANCESTORS,
   MAX_COMMIT_VOTES_PER_BLOCK,
-  MAX_COMMITTEE_SIZE,
   MAX_TRANSACTION_BYTES,
   MAX_TRANSACTIONS_PER_BLOCK
 } from "./limits.js"
 import { BoundedBytes, Signature, U32, U64 } from "./primitives.js"
 import { BLOCK_REF_BYTES, BlockRef, BlockRefBcs, COMMIT_REF_BYTES, CommitRef, CommitRefBcs } from "./refs.js"
-import { AuthoritySignature, AuthoritySignaturesBcs } from "./transaction.js"
+import { certificateBcsFields, certificateFields } from "./certificate.js"
 
 /**
- * Carried by a block of the last commit of an epoch: the next committee, signed by a quorum of the
- * current committee's authority keys over `intent(EpochChange) || digest(nextCommittee)`.
+ * Carried by a block of the last commit of an epoch: the next committee, certified by a quorum of the
+ * current committee's authority keys (signers bitmap + BLS aggregate) over
+ * `intent(EpochChange) || digest(nextCommittee)`.
  */
 export const EndOfEpochData = Schema.Struct({
   nextEpochStartMs: U64,
   nextCommittee: Committee,
-  signatures: Schema.Array(AuthoritySignature).pipe(Schema.maxItems(MAX_COMMITTEE_SIZE))
+  ...certificateFields
 })
 export type EndOfEpochData = typeof EndOfEpochData.Type
 
@@ -52,7 +52,7 @@ export type SignedBlock = typeof SignedBlock.Type
 export const EndOfEpochDataBcs = struct("EndOfEpochData", {
   nextEpochStartMs: u64,
   nextCommittee: CommitteeBcs,
-  signatures: AuthoritySignaturesBcs
+  ...certificateBcsFields
 })
 
 /** BCS layout of `Block`. */
@@ -83,15 +83,25 @@ export const decodeSignedBlock = (bytes: Uint8Array) => decodeBcs(SignedBlockBcs
 export const blockSigningMessage = (block: Block): Uint8Array =>
   intentMessage(IntentScope.ConsensusBlock, blake2b256(encodeBlock(block)))
 
+/**
+ * The same signing message from the canonical bytes of a `SignedBlock`, without re-encoding: BCS is a
+ * concatenation, so `bcs(Block)` is everything before the 64-byte signature.
+ */
+export const blockSigningMessageOfBytes = (signedBlockBytes: Uint8Array): Uint8Array =>
+  intentMessage(IntentScope.ConsensusBlock, blake2b256(signedBlockBytes.subarray(0, signedBlockBytes.length - 64)))
+
 /** Bytes an authority signs to endorse the next committee. */
 export const epochChangeSigningMessage = (nextCommitteeDigest: Uint8Array): Uint8Array =>
   intentMessage(IntentScope.EpochChange, nextCommitteeDigest)
 
-/** The reference of a signed block whose canonical bytes are `bytes`. */
-export const blockRefOf = (block: Block, bytes: Uint8Array): BlockRef => ({
+/**
+ * The reference of a signed block whose canonical bytes are `bytes`; pass `digest` when the bytes were
+ * already hashed (a block is hashed once).
+ */
+export const blockRefOf = (block: Block, bytes: Uint8Array, digest: Uint8Array = blake2b256(bytes)): BlockRef => ({
   round: block.round,
   author: block.author,
-  digest: blake2b256(bytes),
+  digest,
   epoch: block.epoch
 })
 

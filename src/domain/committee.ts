@@ -7,15 +7,21 @@
 import { Schema } from "effect"
 import { boundedString, boundedVector, decodeBcs, encodeBcs, fixedBytes, struct, u64 } from "./codec.js"
 import { blake2b256 } from "./hash.js"
+import { intentMessage, IntentScope } from "./intent.js"
 import { MAX_ADDRESS_BYTES, MAX_COMMITTEE_SIZE, MAX_HOSTNAME_BYTES } from "./limits.js"
-import { BoundedString, PublicKey, U64 } from "./primitives.js"
+import { BlsPublicKey, BlsSignature, BoundedString, PublicKey, U64 } from "./primitives.js"
 
-/** A validator: its stake and its three keys (protocol: blocks; network: PeerId; authority: certificates). */
+/**
+ * A validator: its stake and its three keys (protocol, Ed25519: blocks; network, Ed25519: PeerId;
+ * authority, BLS12-381: certificates and epoch changes), with the authority key's proof of possession.
+ */
 export const Authority = Schema.Struct({
   stake: U64.pipe(Schema.positive()),
   protocolKey: PublicKey,
   networkKey: PublicKey,
-  authorityKey: PublicKey,
+  authorityKey: BlsPublicKey,
+  /** BLS signature by `authorityKey` over `proofOfPossessionMessage` (checked whenever a committee is accepted). */
+  authorityKeyProof: BlsSignature,
   address: BoundedString(MAX_ADDRESS_BYTES, "address"),
   hostname: BoundedString(MAX_HOSTNAME_BYTES, "hostname")
 })
@@ -37,13 +43,14 @@ export const AuthorityBcs = struct("Authority", {
   stake: u64,
   protocolKey: fixedBytes(32, "protocolKey"),
   networkKey: fixedBytes(32, "networkKey"),
-  authorityKey: fixedBytes(32, "authorityKey"),
+  authorityKey: fixedBytes(48, "authorityKey"),
+  authorityKeyProof: fixedBytes(96, "authorityKeyProof"),
   address: boundedString(MAX_ADDRESS_BYTES, "address"),
   hostname: boundedString(MAX_HOSTNAME_BYTES, "hostname")
 })
 
-/** Smallest encoded Authority: stake + three keys + two empty strings. */
-const AUTHORITY_MIN_BYTES = 8 + 32 * 3 + 2
+/** Smallest encoded Authority: stake + two Ed25519 keys + BLS key and proof + two empty strings. */
+const AUTHORITY_MIN_BYTES = 8 + 32 * 2 + 48 + 96 + 2
 
 /** BCS layout of `Committee`. */
 export const CommitteeBcs = struct("Committee", {
@@ -59,6 +66,14 @@ export const decodeCommittee = (bytes: Uint8Array) => decodeBcs(CommitteeBcs, by
 
 /** Digest of a committee: what an `EndOfEpochData` signature is over. */
 export const committeeDigest = (committee: Committee): Uint8Array => blake2b256(encodeCommittee(committee))
+
+/**
+ * What an authority's proof of possession signs: `intent(ProofOfPossession) || authorityKey ||
+ * networkKey`. Signing its own key proves the key's owner knows its secret (so no member can pick a
+ * "rogue" key that cancels others' in an aggregate); the network key binds the proof to the member.
+ */
+export const proofOfPossessionMessage = (authorityKey: Uint8Array, networkKey: Uint8Array): Uint8Array =>
+  intentMessage(IntentScope.ProofOfPossession, authorityKey, networkKey)
 
 /** Sum of all stakes. */
 export const totalStake = (committee: Committee): number => committee.authorities.reduce((sum, a) => sum + a.stake, 0)

@@ -13,7 +13,9 @@ export const IntentScope = {
   DiscoveryPeers: 3,
   EpochChange: 4,
   /** Proof of a network identity on an authenticated connection (used by the transport). */
-  PeerAuthentication: 5
+  PeerAuthentication: 5,
+  /** An authority's BLS key signing itself and its network key: no rogue-key aggregation (DESIGN.md §3). */
+  ProofOfPossession: 6
 } as const
 export type IntentScope = (typeof IntentScope)[keyof typeof IntentScope]
 

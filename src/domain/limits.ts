@@ -5,6 +5,8 @@
 
 /** Largest committee we accept. Soma/Sui committees are ~100 validators; 256 leaves room. */
 export const MAX_COMMITTEE_SIZE = 256
+/** Bytes of a signers bitmap at the largest committee: one bit per authority. */
+export const MAX_SIGNERS_BITMAP_BYTES = MAX_COMMITTEE_SIZE / 8
 /** A block names at most one ancestor per authority. */
 export const MAX_ANCESTORS = MAX_COMMITTEE_SIZE
 /** Transactions per block: 1,000 keeps a block well under the 4 MiB message limit at typical sizes. */

@@ -24,6 +24,10 @@ export const Digest = bytesOfLength(32, "Digest")
 export const PublicKey = bytesOfLength(32, "PublicKey")
 /** Ed25519 signature. */
 export const Signature = bytesOfLength(64, "Signature")
+/** BLS12-381 min-pk public key: a compressed G1 point (authority keys). */
+export const BlsPublicKey = bytesOfLength(48, "BlsPublicKey")
+/** BLS12-381 min-pk signature: a compressed G2 point (certificates, proofs of possession). */
+export const BlsSignature = bytesOfLength(96, "BlsSignature")
 
 /** A byte string of at most `max` bytes (hex in JSON). */
 export const BoundedBytes = (max: number, what: string) =>

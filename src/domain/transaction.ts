@@ -1,16 +1,16 @@
 /**
- * Transactions: what a sender signs, and the certificate a quorum of the epoch's committee adds.
- * Soma aggregates BLS; we carry Ed25519 multi-signatures so every signature runs on the same fast
- * verifier (DESIGN.md §3).
+ * Transactions: what a sender signs (Ed25519), and the certificate a quorum of the epoch's committee
+ * adds: a signers bitmap and one BLS12-381 aggregate signature (Soma; DESIGN.md §3).
  */
 import { BcsType } from "@mysten/bcs"
 import { Schema } from "effect"
 import { u64LE } from "./bytes.js"
-import { boundedBytes, boundedString, boundedVector, decodeBcs, encodeBcs, fixedBytes, readVariant, struct, u32, u64 } from "./codec.js"
+import { certificateBcsFields, certificateFields } from "./certificate.js"
+import { boundedBytes, boundedString, decodeBcs, encodeBcs, fixedBytes, readVariant, struct, u64 } from "./codec.js"
 import { blake2b256 } from "./hash.js"
 import { intentMessage, IntentScope } from "./intent.js"
-import { MAX_COMMITTEE_SIZE, MAX_SHARED_KEY_BYTES, MAX_SHARED_VALUE_BYTES } from "./limits.js"
-import { BoundedBytes, BoundedString, PublicKey, Signature, U32, U64 } from "./primitives.js"
+import { MAX_SHARED_KEY_BYTES, MAX_SHARED_VALUE_BYTES } from "./limits.js"
+import { BoundedBytes, BoundedString, PublicKey, Signature, U64 } from "./primitives.js"
 
 /** Moves `amount` from the sender's account to `recipient`'s. */
 export const Transfer = Schema.TaggedStruct("Transfer", { recipient: PublicKey, amount: U64 })
@@ -31,15 +31,14 @@ export type TransactionData = typeof TransactionData.Type
 export const SignedTransaction = Schema.Struct({ data: TransactionData, senderSignature: Signature })
 export type SignedTransaction = typeof SignedTransaction.Type
 
-/** One authority's certificate signature. */
-export const AuthoritySignature = Schema.Struct({ authority: U32, signature: Signature })
-export type AuthoritySignature = typeof AuthoritySignature.Type
-
-/** A signed transaction certified by authorities of `epoch` (valid only with distinct signers reaching quorum). */
+/**
+ * A signed transaction certified by authorities of `epoch`: `aggregateSignature` aggregates the
+ * signatures of the members set in `signers` (valid only if they reach quorum stake).
+ */
 export const CertifiedTransaction = Schema.Struct({
   signed: SignedTransaction,
   epoch: U64,
-  signatures: Schema.Array(AuthoritySignature).pipe(Schema.maxItems(MAX_COMMITTEE_SIZE))
+  ...certificateFields
 })
 export type CertifiedTransaction = typeof CertifiedTransaction.Type
 
@@ -80,18 +79,36 @@ export const SignedTransactionBcs = struct("SignedTransaction", {
   data: TransactionDataBcs,
   senderSignature: fixedBytes(64, "senderSignature")
 })
-const AuthoritySignatureBcs = struct("AuthoritySignature", { authority: u32, signature: fixedBytes(64, "signature") })
-/** A vector of authority signatures (certificates, end-of-epoch data). */
-export const AuthoritySignaturesBcs = boundedVector(AuthoritySignatureBcs, MAX_COMMITTEE_SIZE, 68, "signatures")
 /** BCS layout of `CertifiedTransaction`. */
 export const CertifiedTransactionBcs = struct("CertifiedTransaction", {
   signed: SignedTransactionBcs,
   epoch: u64,
-  signatures: AuthoritySignaturesBcs
+  ...certificateBcsFields
 })
 
 /** Digest of a transaction: Blake2b-256 of its `TransactionData`. */
 export const transactionDigest = (data: TransactionData): Uint8Array => blake2b256(encodeBcs(TransactionDataBcs, data))
+
+/**
+ * The `TransactionData` bytes inside the canonical bytes of a certified transaction, without
+ * re-encoding: BCS is a concatenation, so they are the prefix before the sender signature (64), the
+ * epoch (8), the bitmap (its ULEB length, < 128, and bytes) and the aggregate signature (96).
+ */
+export const transactionDataBytes = (bytes: Uint8Array, tx: CertifiedTransaction): Uint8Array =>
+  bytes.subarray(0, bytes.length - 64 - 8 - 1 - tx.signers.length - 96)
+
+/** Digest of a decoded certified transaction from the bytes it was decoded from (hashing, no encoding). */
+export const transactionDigestOfBytes = (bytes: Uint8Array, tx: CertifiedTransaction): Uint8Array =>
+  blake2b256(transactionDataBytes(bytes, tx))
+
+/**
+ * A certified transaction whose sender signature and certificate were verified, with its digest:
+ * what the executor consumes, so nothing is decoded or hashed again after verification.
+ */
+export interface VerifiedTransaction {
+  readonly digest: Uint8Array
+  readonly data: TransactionData
+}
 
 /** Bytes the sender signs. */
 export const senderSigningMessage = (txDigest: Uint8Array): Uint8Array => intentMessage(IntentScope.TransactionData, txDigest)

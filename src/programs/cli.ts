@@ -17,6 +17,7 @@ import { devnetGenesis, writeDevnetConfigs } from "./devnet/layout.js"
 import type { ProducerConfig } from "./devnet/producer.js"
 import { loadNodeConfig, type NodeConfig } from "./node/NodeConfig.js"
 import { runNode } from "./node/runNode.js"
+import type { CommitteeInvalid } from "../services/Verifier.js"
 
 /** Exit code for a configuration that cannot be used. */
 const EXIT_BAD_CONFIG = 2
@@ -44,8 +45,15 @@ const metricsPort = Options.integer("metrics-port").pipe(Options.optional, Optio
 const overridesOf = (o: { readonly metricsPort: Option.Option<number> }) =>
   Option.match(o.metricsPort, { onNone: () => ({}), onSome: (metricsPort) => ({ metricsPort }) })
 
+/** A committee in the config (genesis, checkpoint) without valid proofs of possession: a bad config, exit 2. */
+const badCommittee = (error: CommitteeInvalid) =>
+  Effect.sync(() => {
+    process.stderr.write(`soma-p2p: bad configuration: ${error.message}\n`)
+    return process.exit(EXIT_BAD_CONFIG)
+  })
+
 const nodeCommand = Command.make("node", { config: configFile, metricsPort }, (o) =>
-  Effect.flatMap(configOrExit(o.config, overridesOf(o)), (config) => runNode(config).pipe(withLogging(config.logLevel)))
+  Effect.flatMap(configOrExit(o.config, overridesOf(o)), (config) => runNode(config).pipe(Effect.catchTag("CommitteeInvalid", badCommittee), withLogging(config.logLevel)))
 ).pipe(Command.withDescription("run a node until SIGINT/SIGTERM, then shut down cleanly"))
 
 const printJson = (event: Record<string, unknown>) => Effect.sync(() => process.stdout.write(JSON.stringify(event) + "\n"))
@@ -59,7 +67,7 @@ const devnetNodeCommand = Command.make(
         onReady: (ready) => printJson({ event: "ready", ...ready }),
         onStatus: (status) => printJson({ event: "status", ...status }),
         ...Option.match(o.producer, { onNone: () => ({}), onSome: (json) => ({ producer: JSON.parse(json) as ProducerConfig }) })
-      }).pipe(withLogging(config.logLevel))
+      }).pipe(Effect.catchTag("CommitteeInvalid", badCommittee), withLogging(config.logLevel))
     )
 ).pipe(Command.withDescription("one process of the devnet (internal): a node that prints JSON status lines"))
 

@@ -18,7 +18,7 @@ import { VerifierLayer } from "../layers/verifier/VerifierLayer.js"
 import { Network, type ListenFailed, type NetworkService } from "../services/Network.js"
 import type { StateSyncService } from "../services/StateSync.js"
 import { Store, type StoreError, type StoreInconsistency, type StoreService, type TrustedCheckpoint } from "../services/Store.js"
-import { Verifier } from "../services/Verifier.js"
+import { Verifier, type CommitteeInvalid } from "../services/Verifier.js"
 
 /** What a sync node needs. */
 export interface SyncNodeConfig {
@@ -37,7 +37,7 @@ export interface SyncNode {
 }
 
 /** Starts a sync node in the current scope; closing the scope stops it and closes its store. */
-export const startSyncNode = (config: SyncNodeConfig): Effect.Effect<SyncNode, ListenFailed | StoreError, Scope.Scope> =>
+export const startSyncNode = (config: SyncNodeConfig): Effect.Effect<SyncNode, ListenFailed | StoreError | CommitteeInvalid, Scope.Scope> =>
   Effect.gen(function* () {
     const crypto = yield* makeNodeCrypto()
     const verifierContext = yield* Layer.build(VerifierLayer.pipe(Layer.provide(Layer.succeed(Crypto, crypto))))
@@ -68,7 +68,7 @@ export const startServingNodes = (options: {
   readonly dir: string
   readonly chain: ReadonlyArray<GeneratedCommit>
   readonly start: TrustedCheckpoint
-}): Effect.Effect<ReadonlyArray<ServingNode>, ListenFailed | StoreError | StoreInconsistency, Scope.Scope> =>
+}): Effect.Effect<ReadonlyArray<ServingNode>, ListenFailed | StoreError | StoreInconsistency | CommitteeInvalid, Scope.Scope> =>
   Effect.forEach(Array.from({ length: options.count }, (_, i) => i), (i) =>
     Effect.gen(function* () {
       const signer = new TestSigner(deriveSeed(options.label, i))

@@ -1,13 +1,15 @@
 /**
  * The `Verifier` service: checks blocks, commit ranges and transactions against the committee of their
  * epoch (DESIGN.md §6–§7). Everything a peer sends passes through here before it can reach the store.
- * All signatures of a call are checked in one `Crypto.verifyMany` batch on the worker pool.
+ * Cheap checks (decoding, structure, bitmaps, stake) run before any signature; the signatures of a call
+ * are then checked in one Ed25519 batch (`Crypto.verifyMany`) and one BLS batch
+ * (`Crypto.verifyAggregates`) on the worker pool, side by side.
  */
 import { Context, Data, type Effect, type Either } from "effect"
 import type { VerifiedBlock } from "../domain/block.js"
 import type { VerifiedCommit } from "../domain/commit.js"
 import type { Committee } from "../domain/committee.js"
-import type { BlockRef } from "../domain/refs.js"
+import type { BlockRef, CommitRef } from "../domain/refs.js"
 
 /** What was wrong with a block. */
 export type BlockFault =
@@ -32,10 +34,29 @@ export type TransactionFault =
   | "Undecodable"
   | "BadSenderSignature"
   | "WrongEpoch" // certified for another epoch than the block's
-  | "DuplicateSigner"
-  | "UnknownSigner"
+  | "WrongBitmapLength" // the signers bitmap is not exactly ⌈n/8⌉ bytes
+  | "SignerPastCommittee" // a signer bit at or past the committee size
+  | "NoSigner"
   | "BelowQuorum"
-  | "BadAuthoritySignature"
+  | "InfinitySignature" // the aggregate is the point at infinity
+  | "BadAuthoritySignature" // the aggregate does not verify against the signers' keys
+
+/** What was wrong with a committee offered for acceptance (genesis, config, checkpoint, end of epoch). */
+export type CommitteeFault =
+  | "Malformed" // empty, zero stake, too large, total stake over 2^53
+  | "BadProofOfPossession" // an authority key without a valid proof of possession (or not a valid G1 point)
+
+/** A committee cannot be accepted. */
+export class CommitteeInvalid extends Data.TaggedError("CommitteeInvalid")<{
+  readonly fault: CommitteeFault
+  readonly detail: string
+  /** For `BadProofOfPossession`: the offending members. */
+  readonly authorities?: ReadonlyArray<number>
+}> {
+  override get message(): string {
+    return `invalid committee: ${this.fault} (${this.detail})`
+  }
+}
 
 /** A block failed verification. */
 export class BlockInvalid extends Data.TaggedError("BlockInvalid")<{
@@ -49,13 +70,6 @@ export class BlockInvalid extends Data.TaggedError("BlockInvalid")<{
   }
 }
 
-/** A certified transaction failed verification. */
-export class TransactionInvalid extends Data.TaggedError("TransactionInvalid")<{
-  readonly index: number
-  readonly fault: TransactionFault
-  readonly detail: string
-}> {}
-
 /** What was wrong with a commit range. */
 export type CommitRangeFault =
   | "Empty"
@@ -66,7 +80,9 @@ export type CommitRangeFault =
   | "BrokenHashChain" // a previousDigest does not match the previous commit's digest
   | "NotLinked" // the first commit does not link to the commit before the range
   | "WrongEpoch" // a commit of another epoch than the committee's (ranges never span epochs)
-  | "InvalidCertifierBlock"
+  | "BadCertifierRefs" // undecodable, too many, an author twice, outside the committee or epoch
+  | "InvalidCertifierBlock" // a certifier block that does not verify, was not asked for, or does not vote
+  | "MissingCertifier" // a certifier the peer named but did not serve
   | "NotEnoughVotes" // certifier votes for the last commit below quorum
 
 /** A commit range failed verification. */
@@ -79,10 +95,22 @@ export class CommitRangeInvalid extends Data.TaggedError("CommitRangeInvalid")<{
   }
 }
 
-/** One block to verify: its bytes, and the ref it was fetched for (if any). */
+/** One block to verify: its bytes, the ref it was fetched for (if any), and its digest if already hashed. */
 export interface BlockToVerify {
   readonly bytes: Uint8Array
   readonly expected?: BlockRef
+  /** Blake2b-256 of `bytes`, when the caller already computed it (to match a stream): a block is hashed once. */
+  readonly digest?: Uint8Array
+}
+
+/** Options of `verifyBlocks`. */
+export interface VerifyBlocksOptions {
+  /**
+   * Check every block's own signature (one Ed25519 each) before any of their transactions, and skip
+   * the transactions of blocks whose signature fails: for blocks a peer offers as proof (certifiers),
+   * where a forgery must cost one check per block, not one per transaction.
+   */
+  readonly signaturesFirst?: boolean
 }
 
 /** A commit range as a peer served it. */
@@ -94,13 +122,17 @@ export interface CommitRangeToVerify {
   /** Digest of commit `start - 1` when known (links the range to what we have); 32 zero bytes before commit 1. */
   readonly previousDigest?: Uint8Array
   readonly commits: ReadonlyArray<Uint8Array>
-  readonly certifierBlocks: ReadonlyArray<Uint8Array>
+  /** BCS `BlockRef`s of the blocks the peer says vote for the last commit. */
+  readonly certifierRefs: ReadonlyArray<Uint8Array>
 }
 
-/** A verified range: its commits in order and the verified certifier blocks of the last one. */
-export interface VerifiedCommitRange {
+/**
+ * A range whose commits verified and whose certifier refs name a quorum: what remains is to fetch
+ * `certifiers` (a minimal quorum subset of the refs, largest stake first) and `verifyCertifiers`.
+ */
+export interface CheckedCommitRange {
   readonly commits: ReadonlyArray<VerifiedCommit>
-  readonly certifierBlocks: ReadonlyArray<VerifiedBlock>
+  readonly certifiers: ReadonlyArray<BlockRef>
 }
 
 export interface VerifierService {
@@ -110,24 +142,37 @@ export interface VerifierService {
    */
   readonly verifyBlocks: (
     committee: Committee,
-    blocks: ReadonlyArray<BlockToVerify>
+    blocks: ReadonlyArray<BlockToVerify>,
+    options?: VerifyBlocksOptions
   ) => Effect.Effect<ReadonlyArray<Either.Either<VerifiedBlock, BlockInvalid>>>
   /** Verifies one block. */
   readonly verifyBlock: (committee: Committee, block: BlockToVerify) => Effect.Effect<VerifiedBlock, BlockInvalid>
   /**
-   * Verifies a commit range: consecutive indices from `start`, a hash chain (linked to `previousDigest`
-   * when given), one epoch (the committee's), and the last commit certified by verified certifier
-   * blocks whose votes from distinct authors reach quorum.
+   * The first half of a commit range's verification, with no signature check: consecutive indices
+   * from `start`, a hash chain (linked to `previousDigest` when given), one epoch (the committee's),
+   * and certifier refs — at most one per author, at most the committee size, of the committee's epoch
+   * — whose authors carry quorum stake. Gives the commits and the certifiers to fetch.
    */
-  readonly verifyCommitRange: (
+  readonly checkCommitRange: (
     committee: Committee,
     range: CommitRangeToVerify
-  ) => Effect.Effect<VerifiedCommitRange, CommitRangeInvalid>
-  /** Verifies certified transactions (BCS bytes) against the committee of their epoch. */
-  readonly verifyTransactions: (
+  ) => Effect.Effect<CheckedCommitRange, CommitRangeInvalid>
+  /**
+   * The second half: the fetched certifier blocks are exactly the refs asked for, each votes for
+   * `last`, their own signatures verify (checked before any of their transactions), their authors
+   * reach quorum, and then they verify fully. Gives the verified certifier blocks.
+   */
+  readonly verifyCertifiers: (
     committee: Committee,
-    transactions: ReadonlyArray<Uint8Array>
-  ) => Effect.Effect<void, TransactionInvalid>
+    last: CommitRef,
+    asked: ReadonlyArray<BlockRef>,
+    blocks: ReadonlyArray<BlockToVerify>
+  ) => Effect.Effect<ReadonlyArray<VerifiedBlock>, CommitRangeInvalid>
+  /**
+   * Accepts a committee (genesis, config, trusted checkpoint): well formed, and every authority key
+   * valid with a valid proof of possession — without which aggregate signatures are open to rogue keys.
+   */
+  readonly verifyCommittee: (committee: Committee) => Effect.Effect<void, CommitteeInvalid>
 }
 
 /** Tag of the `Verifier` service. */

@@ -17,7 +17,8 @@ const authority = (stake: number): Authority => ({
   stake,
   protocolKey: new Uint8Array(32),
   networkKey: new Uint8Array(32),
-  authorityKey: new Uint8Array(32),
+  authorityKey: new Uint8Array(48),
+  authorityKeyProof: new Uint8Array(96),
   address: "",
   hostname: ""
 })

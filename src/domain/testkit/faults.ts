@@ -6,7 +6,8 @@ import { Either } from "effect"
 import { blockRefOf, blockSigningMessage, encodeSignedBlock, markVerifiedBlock, type Block, type VerifiedBlock } from "../block.js"
 import { encodeCommit, type Commit } from "../commit.js"
 import { quorumThreshold, stakeOf, type Committee } from "../committee.js"
-import { decodeCertifiedTransaction, encodeCertifiedTransaction, type CertifiedTransaction } from "../transaction.js"
+import { signersBitmap, signersOf } from "../certificate.js"
+import { certificateSigningMessage, decodeCertifiedTransaction, encodeCertifiedTransaction, type CertifiedTransaction } from "../transaction.js"
 import { nodeInfoSigningMessage, type NodeInfo, type SignedNodeInfo } from "../nodeInfo.js"
 import type { ChainGenerator } from "./chain.js"
 import type { TestSigner } from "./keys.js"
@@ -87,10 +88,11 @@ export const withMissingVotes = (certifiers: ReadonlyArray<VerifiedBlock>, commi
 
 /** Ways a certified transaction can be wrong. */
 export type TransactionFault =
-  | "BelowQuorum" // too few certificate signers
-  | "DuplicateSigner" // one authority's signature repeated to fake stake
-  | "UnknownSigner" // a signer index outside the committee
-  | "BadAuthoritySignature" // one certificate signature corrupted
+  | "BelowQuorum" // signer bits cleared until the stake is below quorum
+  | "WrongBitmapLength" // one byte too many in the signers bitmap
+  | "SignerPastCommittee" // a signer bit at index n (the committee has n members)
+  | "BadAuthoritySignature" // a valid aggregate by the same signers, over another message
+  | "InfinitySignature" // the aggregate is the point at infinity
   | "BadSenderSignature" // the sender's signature corrupted
   | "WrongEpoch" // certified for another epoch than the block's
 
@@ -100,26 +102,37 @@ const corrupt = (signature: Uint8Array): Uint8Array => {
   return copy
 }
 
+/** The compressed encoding of the G2 point at infinity. */
+export const INFINITY_SIGNATURE: Uint8Array = Uint8Array.from({ length: 96 }, (_, i) => (i === 0 ? 0xc0 : 0))
+
 /** A certified transaction with exactly one fault. */
-export const faultyTransaction = (tx: CertifiedTransaction, committee: Committee, fault: TransactionFault): CertifiedTransaction => {
-  const sigs = tx.signatures
+export const faultyTransaction = (
+  generator: ChainGenerator,
+  tx: CertifiedTransaction,
+  committee: Committee,
+  fault: TransactionFault
+): CertifiedTransaction => {
+  const n = committee.authorities.length
   switch (fault) {
     case "BelowQuorum": {
-      const kept = [...sigs]
-      while (kept.length > 0 && stakeOf(committee, kept.map((s) => s.authority)) >= quorumThreshold(committee)) kept.pop()
-      return { ...tx, signatures: kept }
+      const kept = signersOf(tx.signers)
+      while (kept.length > 0 && stakeOf(committee, kept) >= quorumThreshold(committee)) kept.pop()
+      return { ...tx, signers: signersBitmap(kept, n) }
     }
-    case "DuplicateSigner": {
-      const kept = [...sigs]
-      while (kept.length > 0 && stakeOf(committee, kept.map((s) => s.authority)) >= quorumThreshold(committee)) kept.pop()
-      const first = kept[0] ?? sigs[0]
-      const padding = first === undefined ? [] : Array.from({ length: sigs.length - kept.length }, () => first)
-      return { ...tx, signatures: [...kept, ...padding] }
+    case "WrongBitmapLength":
+      return { ...tx, signers: Uint8Array.from([...tx.signers, 0]) }
+    case "SignerPastCommittee": {
+      if (n % 8 === 0) throw new RangeError("a committee of a multiple of 8 has no spare bit past n")
+      const signers = tx.signers.slice()
+      signers[signers.length - 1] = (signers[signers.length - 1] as number) | (1 << n % 8)
+      return { ...tx, signers }
     }
-    case "UnknownSigner":
-      return { ...tx, signatures: sigs.map((s, i) => (i === 0 ? { ...s, authority: committee.authorities.length + 5 } : s)) }
-    case "BadAuthoritySignature":
-      return { ...tx, signatures: sigs.map((s, i) => (i === 0 ? { ...s, signature: corrupt(s.signature) } : s)) }
+    case "BadAuthoritySignature": {
+      const otherMessage = certificateSigningMessage(new Uint8Array(32).fill(7), tx.epoch)
+      return { ...tx, aggregateSignature: generator.certify(committee, signersOf(tx.signers), otherMessage).aggregateSignature }
+    }
+    case "InfinitySignature":
+      return { ...tx, aggregateSignature: INFINITY_SIGNATURE }
     case "BadSenderSignature":
       return { ...tx, signed: { ...tx.signed, senderSignature: corrupt(tx.signed.senderSignature) } }
     case "WrongEpoch":
@@ -138,7 +151,7 @@ export const withUncertifiedTransaction = (
     const [first, ...rest] = block.transactions
     if (first === undefined) throw new RangeError("the block carries no transaction to corrupt")
     const tx = Either.getOrThrow(decodeCertifiedTransaction(first))
-    return { ...block, transactions: [encodeCertifiedTransaction(faultyTransaction(tx, committee, fault)), ...rest] }
+    return { ...block, transactions: [encodeCertifiedTransaction(faultyTransaction(generator, tx, committee, fault)), ...rest] }
   })
 
 /** A NodeInfo claiming `info.peerId` but signed by another key. */

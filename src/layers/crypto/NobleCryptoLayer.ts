@@ -1,7 +1,8 @@
 /**
  * `NobleCryptoLayer`: the portable, pure-JS reference implementation of `Crypto` (@noble/ed25519 v3,
- * @noble/hashes SHA-512 and Blake2b). Slow (≈ 1k verifies/s) but independent of OpenSSL, so it is the
- * reference that `NodeCryptoLayer` is tested against, and a fallback where node:crypto is unusable.
+ * @noble/hashes SHA-512 and Blake2b, @noble/curves BLS12-381 in nobleBls.ts). Slow (≈ 1k Ed25519
+ * verifies/s, ≈ 50 ms per BLS certificate) but independent of OpenSSL and blst, so it is the reference
+ * that `NodeCryptoLayer` is tested against, and a fallback where native code is unusable.
  */
 import * as ed from "@noble/ed25519"
 import { blake2b } from "@noble/hashes/blake2.js"
@@ -9,6 +10,7 @@ import { sha512 } from "@noble/hashes/sha2.js"
 import { Effect, Layer } from "effect"
 import { Crypto, type CryptoService, type Ed25519Keypair, type VerifyItem } from "../../services/Crypto.js"
 import { strictPrecheck } from "./ed25519Strict.js"
+import { nobleBlsKeypairFromSeed, nobleBlsSign, nobleVerifyAggregate } from "./nobleBls.js"
 
 // noble's synchronous API (getPublicKey, sign, ...) needs a sync SHA-512 (its README); setting it is
 // idempotent, so doing it at import is harmless even if several layers are built.
@@ -70,7 +72,10 @@ export const makeNobleCrypto: Effect.Effect<CryptoService> = Effect.sync(() => {
     sign: (keypair, message) => Effect.sync(() => ed.sign(message, keypair.seed)),
     verify: (item) => Effect.sync(() => nobleVerifyStrict(item)),
     verifyMany: (items) => Effect.sync(() => items.map(nobleVerifyStrict)),
-    blake2b256: (data) => blake2b(data, { dkLen: 32 })
+    blake2b256: (data) => blake2b(data, { dkLen: 32 }),
+    blsKeypairFromSeed: (seed) => Effect.sync(() => nobleBlsKeypairFromSeed(seed)),
+    blsSign: (keypair, message) => Effect.sync(() => nobleBlsSign(keypair, message)),
+    verifyAggregates: (items) => Effect.sync(() => items.map(nobleVerifyAggregate))
   }
   return service
 })

@@ -14,7 +14,8 @@
 import { Either } from "effect"
 import { endOfEpochBlock, type CommittedSubDag } from "../../domain/commit.js"
 import { committeeDigest } from "../../domain/committee.js"
-import { decodeCertifiedTransaction, transactionDigest, type TransactionData } from "../../domain/transaction.js"
+import type { TransactionData } from "../../domain/transaction.js"
+import { verifiedTransactionsOf } from "../../domain/verifiedTransactions.js"
 import {
   ExecutionOutOfOrder,
   ExecutorStateCorrupt,
@@ -55,16 +56,17 @@ export interface ExtractedCommit {
   readonly nextCommitteeDigest: Uint8Array | null
 }
 
-/** Decodes the transactions of a commit's blocks, in the commit's block order. */
+/**
+ * The transactions of a commit's blocks, in the commit's block order: as the verifier decoded and
+ * hashed them when the blocks arrived through sync, decoded here only for blocks read from the store.
+ */
 export const extractCommit = (subDag: CommittedSubDag): ExtractedCommit => {
   const transactions: Array<ExtractedTransaction> = []
   let undecodable = 0
   for (const block of subDag.blocks) {
-    for (const bytes of block.signed.block.transactions) {
-      const decoded = decodeCertifiedTransaction(bytes)
-      if (Either.isLeft(decoded)) undecodable += 1
-      else transactions.push({ digest: transactionDigest(decoded.right.signed.data), data: decoded.right.signed.data })
-    }
+    const verified = verifiedTransactionsOf(block)
+    transactions.push(...verified.transactions)
+    undecodable += verified.undecodable
   }
   const closing = endOfEpochBlock(subDag)?.signed.block.endOfEpoch ?? null
   return {

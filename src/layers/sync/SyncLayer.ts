@@ -14,8 +14,9 @@ import { Network, type NetworkService } from "../../services/Network.js"
 import { PeerManager } from "../../services/PeerManager.js"
 import { StateSync, type StateSyncService } from "../../services/StateSync.js"
 import { Store, type StoreService, type TrustedCheckpoint, type Watermarks } from "../../services/Store.js"
-import { Verifier } from "../../services/Verifier.js"
+import { Verifier, type CommitteeInvalid } from "../../services/Verifier.js"
 import { blocksSyncedTotal, commitsSyncedTotal, recordInvalidData } from "../metrics/definitions.js"
+import { makeCommitteeCache } from "./committeeCache.js"
 import { commitStream } from "./commitStream.js"
 import { HEIGHT_POLL_INTERVAL_MS, SUBDAG_PUBSUB_CAPACITY } from "./constants.js"
 import { fetchAvailability, fetchBlocks, fetchCommits, pushCommit, verifyCommitsResponse, type SyncClientDeps } from "./syncClient.js"
@@ -87,12 +88,13 @@ const applyEvent = (plan: SyncPlan, event: SyncEvent, now: number): SyncPlan => 
   }
 }
 
-const make = (config: SyncConfig): Effect.Effect<StateSyncService, never, Network | Store | Verifier | Scope.Scope> =>
+const make = (config: SyncConfig): Effect.Effect<StateSyncService, CommitteeInvalid, Network | Store | Verifier | Scope.Scope> =>
   Effect.gen(function* () {
     const network = yield* Network
     const store = yield* Store
     const verifier = yield* Verifier
-    const deps: SyncClientDeps = { network, store, verifier }
+    const committees = makeCommitteeCache(store)
+    const deps: SyncClientDeps = { network, verifier, committees }
     // When discovery runs alongside, a peer that serves invalid data is reported to it too, so that the
     // node stops dialling it (sync keeps its own bans regardless).
     const peerManager = yield* Effect.serviceOption(PeerManager)
@@ -108,6 +110,9 @@ const make = (config: SyncConfig): Effect.Effect<StateSyncService, never, Networ
       maxBlocksHeld: config.maxBlocksHeld ?? defaultSyncPlanConfig.maxBlocksHeld
     }
 
+    // The start committee (genesis or the operator's checkpoint) is accepted only with valid proofs of
+    // possession; later committees are checked when their end-of-epoch block is verified.
+    yield* verifier.verifyCommittee(config.start.committee)
     const started = yield* Effect.orDie(store.initialise(config.start))
     const planRef = yield* Ref.make(initialPlan(started.highestSyncedCommit, started.nextEpoch))
     const published = yield* Effect.acquireRelease(PubSub.sliding<CommittedSubDag>(SUBDAG_PUBSUB_CAPACITY), PubSub.shutdown)
@@ -146,7 +151,7 @@ const make = (config: SyncConfig): Effect.Effect<StateSyncService, never, Networ
           const work =
             command._tag === "FetchCommits"
               ? fetchCommits(deps, command.peer, command.start, command.end, command.minEpoch)
-              : verifyCommitsResponse(deps, command.start, command.end, command.held.epoch, command.held.commits, command.held.certifierBlocks)
+              : verifyCommitsResponse(deps, command.peer, command.start, command.end, command.held.epoch, command.held.commits, command.held.certifierRefs)
           return work.pipe(
             Effect.catchAllCause((cause) => Effect.succeed<CommitsOutcome>({ _tag: "Failed", detail: `local failure: ${cause.toString()}` })),
             Effect.tap((outcome) =>
@@ -272,7 +277,7 @@ const make = (config: SyncConfig): Effect.Effect<StateSyncService, never, Networ
     )
 
     // ---- serving --------------------------------------------------------------------------------
-    yield* registerSyncServer(network, store, (peer, ref) => Queue.offer(hints, { _tag: "Pushed", peer, index: ref.index }).pipe(Effect.asVoid))
+    yield* registerSyncServer(network, store, committees, (peer, ref) => Queue.offer(hints, { _tag: "Pushed", peer, index: ref.index }).pipe(Effect.asVoid))
 
     // ---- the service ----------------------------------------------------------------------------
     const service: StateSyncService = {
@@ -309,7 +314,7 @@ const make = (config: SyncConfig): Effect.Effect<StateSyncService, never, Networ
   })
 
 /** State sync on the provided network, store and verifier. */
-export const SyncLayer = (config: SyncConfig): Layer.Layer<StateSync, never, Network | Store | Verifier> =>
+export const SyncLayer = (config: SyncConfig): Layer.Layer<StateSync, CommitteeInvalid, Network | Store | Verifier> =>
   Layer.scoped(StateSync, make(config))
 
 /** Exposed for tests that want the service without a Layer. */

@@ -7,15 +7,15 @@ import { Effect, Either, Metric, Option, Stream } from "effect"
 import type { VerifiedBlock } from "../../domain/block.js"
 import { decodeBcs, encodeBcs } from "../../domain/codec.js"
 import { decodeCommit } from "../../domain/commit.js"
-import type { Committee } from "../../domain/committee.js"
 import type { PeerId } from "../../domain/PeerId.js"
 import { blake2b256 } from "../../domain/hash.js"
 import { toHex } from "../../domain/bytes.js"
 import { BlockRefBcs, CommitRefBcs, type BlockRef, type CommitRef } from "../../domain/refs.js"
 import { P2pMethods } from "../../proto/P2pMethods.js"
 import type { CallError, NetworkService } from "../../services/Network.js"
-import type { StoreError, StoreService } from "../../services/Store.js"
-import type { VerifierService } from "../../services/Verifier.js"
+import type { StoreError } from "../../services/Store.js"
+import type { BlockToVerify, VerifierService } from "../../services/Verifier.js"
+import type { CommitteeCache } from "./committeeCache.js"
 import { bytesFetchedTotal } from "../metrics/definitions.js"
 import { FETCH_BLOCKS_TIMEOUT_MS, FETCH_COMMITS_TIMEOUT_MS, MAX_FETCHED_BYTES_PER_STREAM, SMALL_CALL_TIMEOUT_MS } from "./constants.js"
 import type { BlocksOutcome, CommitsOutcome, HeldCommits } from "./syncPlan.js"
@@ -23,24 +23,80 @@ import type { BlocksOutcome, CommitsOutcome, HeldCommits } from "./syncPlan.js"
 /** What the workers need. */
 export interface SyncClientDeps {
   readonly network: NetworkService
-  readonly store: StoreService
   readonly verifier: VerifierService
+  readonly committees: CommitteeCache
 }
 
 /** A protocol violation (undecodable or oversized answer) is the peer's fault; other call errors may not be. */
 const blame = (error: CallError): CommitsOutcome =>
   error._tag === "ProtocolViolation" ? { _tag: "Invalid", detail: error.message } : { _tag: "Failed", detail: error.message }
 
-const committeeOf = (store: StoreService, epoch: number): Effect.Effect<Option.Option<Committee>, StoreError> => store.getCommittee(epoch)
+/** Blocks streamed for a FetchBlocks request, matched to it by digest (each hashed once, here). */
+interface StreamedBlocks {
+  readonly received: ReadonlyArray<BlockToVerify>
+  readonly bytes: number
+  /** Set when the peer sent a block not asked for, or one twice. */
+  readonly invalid?: string
+  /** Set when the call failed; `protocolViolation` when that was the peer's fault. */
+  readonly failed?: string
+  readonly protocolViolation: boolean
+}
 
-/** Verifies a commit response against the committee of its epoch, or holds it until that committee exists. */
+/**
+ * FetchBlocks `refs` from `peer`: blocks are matched to the request by digest (not by position), the
+ * stream is cut at 128 MiB, and what arrived before an error still counts.
+ */
+const streamBlocks = (network: NetworkService, peer: PeerId, refs: ReadonlyArray<BlockRef>): Effect.Effect<StreamedBlocks> =>
+  Effect.gen(function* () {
+    const wanted = new Map(refs.map((r) => [toHex(r.digest), r] as const))
+    const received = new Map<string, BlockToVerify>()
+    let bytes = 0
+    let invalid: string | undefined
+    const request = { blockRefs: refs.map((r) => encodeBcs(BlockRefBcs, r)) }
+    const streamed = yield* network.callStream(peer, P2pMethods.FetchBlocks, request, { timeout: FETCH_BLOCKS_TIMEOUT_MS }).pipe(
+      Stream.takeWhile(() => bytes <= MAX_FETCHED_BYTES_PER_STREAM && invalid === undefined),
+      Stream.runForEach((message) =>
+        Effect.sync(() => {
+          for (const block of message.blocks) {
+            bytes += block.length
+            const digest = blake2b256(block)
+            const key = toHex(digest)
+            const expected = wanted.get(key)
+            if (expected === undefined || received.has(key)) {
+              invalid = expected === undefined ? "served a block that was not asked for" : "served a block twice"
+              return
+            }
+            received.set(key, { bytes: block, expected, digest })
+          }
+        })
+      ),
+      Effect.either
+    )
+    yield* Metric.incrementBy(bytesFetchedTotal, bytes)
+    const failed = Either.isLeft(streamed) ? streamed.left.message : bytes > MAX_FETCHED_BYTES_PER_STREAM ? "stream exceeded 128 MiB" : undefined
+    return {
+      received: [...received.values()],
+      bytes,
+      protocolViolation: Either.isLeft(streamed) && streamed.left._tag === "ProtocolViolation",
+      ...(invalid !== undefined ? { invalid } : {}),
+      ...(failed !== undefined ? { failed } : {})
+    }
+  })
+
+/**
+ * Verifies a commit response against the committee of its epoch (or holds it until that committee
+ * exists): the cheap checks first (hash chain, link, certifier refs naming a quorum), then the
+ * certifier blocks — a minimal quorum of them — fetched from the same peer and verified, their own
+ * signatures before their transactions.
+ */
 export const verifyCommitsResponse = (
   deps: SyncClientDeps,
+  peer: PeerId,
   start: number,
   end: number,
   minEpoch: number,
   commits: ReadonlyArray<Uint8Array>,
-  certifierBlocks: ReadonlyArray<Uint8Array>
+  certifierRefs: ReadonlyArray<Uint8Array>
 ): Effect.Effect<CommitsOutcome, StoreError> =>
   Effect.gen(function* () {
     const first = commits[0]
@@ -49,17 +105,27 @@ export const verifyCommitsResponse = (
     if (Either.isLeft(decoded)) return { _tag: "Invalid", detail: decoded.left.message } as const
     const epoch = decoded.right.epoch
     if (epoch < minEpoch) return { _tag: "Invalid", detail: `commit ${start} claims epoch ${epoch}, but ${minEpoch} has begun` } as const
-    const committee = yield* committeeOf(deps.store, epoch)
+    const committee = yield* deps.committees.get(epoch)
     if (Option.isNone(committee)) {
-      const held: HeldCommits = { epoch, commits, certifierBlocks }
+      const held: HeldCommits = { epoch, commits, certifierRefs }
       return { _tag: "NeedsCommittee", held } as const
     }
-    const verified = yield* Effect.either(
-      deps.verifier.verifyCommitRange(committee.value, { start, maxCommits: end - start + 1, commits, certifierBlocks })
+    const checked = yield* Effect.either(
+      deps.verifier.checkCommitRange(committee.value, { start, maxCommits: end - start + 1, commits, certifierRefs })
     )
+    if (Either.isLeft(checked)) return { _tag: "Invalid", detail: checked.left.message } as const
+    const { commits: verifiedCommits, certifiers } = checked.right
+    const streamed = yield* streamBlocks(deps.network, peer, certifiers)
+    if (streamed.invalid !== undefined) return { _tag: "Invalid", detail: `certifier blocks: ${streamed.invalid}` } as const
+    if (streamed.failed !== undefined)
+      return streamed.protocolViolation
+        ? ({ _tag: "Invalid", detail: `certifier blocks: ${streamed.failed}` } as const)
+        : ({ _tag: "Failed", detail: `certifier blocks: ${streamed.failed}` } as const)
+    const last = verifiedCommits[verifiedCommits.length - 1]!
+    const verified = yield* Effect.either(deps.verifier.verifyCertifiers(committee.value, last.ref, certifiers, streamed.received))
     return Either.match(verified, {
       onLeft: (e): CommitsOutcome => ({ _tag: "Invalid", detail: e.message }),
-      onRight: (range): CommitsOutcome => ({ _tag: "Verified", commits: range.commits, certifiers: range.certifierBlocks })
+      onRight: (blocks): CommitsOutcome => ({ _tag: "Verified", commits: verifiedCommits, certifiers: blocks })
     })
   })
 
@@ -76,16 +142,15 @@ export const fetchCommits = (
       onFailure: (error) => Effect.succeed(blame(error)),
       onSuccess: (response) =>
         Effect.zipRight(
-          Metric.incrementBy(bytesFetchedTotal, [...response.commits, ...response.certifierBlocks].reduce((n, b) => n + b.length, 0)),
-          verifyCommitsResponse(deps, start, end, minEpoch, response.commits, response.certifierBlocks)
+          Metric.incrementBy(bytesFetchedTotal, [...response.commits, ...response.certifierRefs].reduce((n, b) => n + b.length, 0)),
+          verifyCommitsResponse(deps, peer, start, end, minEpoch, response.commits, response.certifierRefs)
         )
     })
   )
 
 /**
- * FetchBlocks `refs` from `peer`: blocks are matched to the request by digest (not by position), the
- * stream is cut at 128 MiB, and what arrived before an error still counts. A block that was not asked
- * for, or does not verify, marks the peer invalid.
+ * FetchBlocks `refs` from `peer` and verifies what arrives. A block that was not asked for, or does
+ * not verify, marks the peer invalid.
  */
 export const fetchBlocks = (
   deps: SyncClientDeps,
@@ -94,45 +159,22 @@ export const fetchBlocks = (
   refs: ReadonlyArray<BlockRef>
 ): Effect.Effect<BlocksOutcome, StoreError> =>
   Effect.gen(function* () {
-    const wanted = new Map(refs.map((r) => [toHex(r.digest), r] as const))
-    const received = new Map<string, { bytes: Uint8Array; expected: BlockRef }>()
-    let bytes = 0
-    let invalid: string | undefined
-    const request = { blockRefs: refs.map((r) => encodeBcs(BlockRefBcs, r)) }
-    const streamed = yield* deps.network.callStream(peer, P2pMethods.FetchBlocks, request, { timeout: FETCH_BLOCKS_TIMEOUT_MS }).pipe(
-      Stream.takeWhile(() => bytes <= MAX_FETCHED_BYTES_PER_STREAM && invalid === undefined),
-      Stream.runForEach((message) =>
-        Effect.sync(() => {
-          for (const block of message.blocks) {
-            bytes += block.length
-            const key = toHex(blake2b256(block))
-            const expected = wanted.get(key)
-            if (expected === undefined || received.has(key)) {
-              invalid = expected === undefined ? "served a block that was not asked for" : "served a block twice"
-              return
-            }
-            received.set(key, { bytes: block, expected })
-          }
-        })
-      ),
-      Effect.either
-    )
-    yield* Metric.incrementBy(bytesFetchedTotal, bytes)
-    const committee = yield* committeeOf(deps.store, epoch)
+    const streamed = yield* streamBlocks(deps.network, peer, refs)
+    let invalid = streamed.invalid
+    const committee = yield* deps.committees.get(epoch)
     const blocks: Array<VerifiedBlock> = []
-    if (Option.isSome(committee) && received.size > 0) {
-      const results = yield* deps.verifier.verifyBlocks(committee.value, [...received.values()])
+    if (Option.isSome(committee) && streamed.received.length > 0) {
+      const results = yield* deps.verifier.verifyBlocks(committee.value, streamed.received)
       for (const result of results) {
         if (Either.isRight(result)) blocks.push(result.right)
         else invalid ??= result.left.message
       }
     }
-    const failed = Either.isLeft(streamed) ? streamed.left.message : bytes > MAX_FETCHED_BYTES_PER_STREAM ? "stream exceeded 128 MiB" : undefined
-    const protocolViolation = Either.isLeft(streamed) && streamed.left._tag === "ProtocolViolation"
+    const failed = streamed.failed
     return {
       blocks,
-      ...(invalid !== undefined ? { invalid } : protocolViolation ? { invalid: failed as string } : {}),
-      ...(failed !== undefined && !protocolViolation ? { failed } : {})
+      ...(invalid !== undefined ? { invalid } : streamed.protocolViolation ? { invalid: failed as string } : {}),
+      ...(failed !== undefined && !streamed.protocolViolation ? { failed } : {})
     }
   })
 

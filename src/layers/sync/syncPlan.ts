@@ -45,7 +45,7 @@ export interface SyncPeer {
 export interface HeldCommits {
   readonly epoch: number
   readonly commits: ReadonlyArray<Uint8Array>
-  readonly certifierBlocks: ReadonlyArray<Uint8Array>
+  readonly certifierRefs: ReadonlyArray<Uint8Array>
 }
 
 /** A chunk of block refs requested from a peer. */

@@ -6,11 +6,12 @@
  */
 import { Effect, Either, Option, Stream, type Scope } from "effect"
 import { encodeBcs } from "../../domain/codec.js"
-import { CommitRefBcs, type BlockRef, type CommitRef } from "../../domain/refs.js"
+import { BlockRefBcs, CommitRefBcs, type BlockRef, type CommitRef } from "../../domain/refs.js"
 import type { PeerId } from "../../domain/PeerId.js"
 import { P2pMethods } from "../../proto/P2pMethods.js"
 import { HandlerStatus, type NetworkService } from "../../services/Network.js"
 import type { StoreError, StoreService } from "../../services/Store.js"
+import type { CommitteeCache } from "./committeeCache.js"
 import { MAX_BLOCKS_PER_FETCH } from "./constants.js"
 import { serveFetchBlocks, serveFetchCommits } from "./serveCommits.js"
 import { decodePushedRef, decodeRequestedRef } from "./syncClient.js"
@@ -24,6 +25,7 @@ const unavailable = (error: StoreError) => HandlerStatus.unavailable(`storage: $
 export const registerSyncServer = (
   network: NetworkService,
   store: StoreService,
+  committees: CommitteeCache,
   onPush: (peer: PeerId, ref: CommitRef) => Effect.Effect<void>
 ): Effect.Effect<void, never, Scope.Scope> =>
   Effect.gen(function* () {
@@ -58,8 +60,8 @@ export const registerSyncServer = (
     yield* network.handleUnary(P2pMethods.FetchCommits, (request) => {
       if (request.start < 1 || request.end < request.start || request.end > MAX_COMMIT_INDEX)
         return Effect.fail(HandlerStatus.invalidArgument(`bad range ${request.start}..${request.end}`))
-      return serveFetchCommits(store, request.start, request.end).pipe(
-        Effect.map((answer) => ({ commits: answer.commits.map((c) => c.bytes), certifierBlocks: answer.certifierBlocks.map((b) => b.bytes) })),
+      return serveFetchCommits(store, committees.get, request.start, request.end).pipe(
+        Effect.map((answer) => ({ commits: answer.commits.map((c) => c.bytes), certifierRefs: answer.certifierRefs.map((r) => encodeBcs(BlockRefBcs, r)) })),
         Effect.mapError(unavailable)
       )
     })

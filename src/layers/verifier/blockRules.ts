@@ -6,7 +6,8 @@
 import { Schema } from "effect"
 import type { Block } from "../../domain/block.js"
 import { bytesEqual } from "../../domain/bytes.js"
-import { Committee, authorityAt, reachesQuorum } from "../../domain/committee.js"
+import { signersStake, signersViolation } from "../../domain/certificate.js"
+import { Committee, authorityAt, quorumThreshold, reachesQuorum } from "../../domain/committee.js"
 import type { BlockRef } from "../../domain/refs.js"
 import type { BlockFault } from "../../services/Verifier.js"
 
@@ -50,10 +51,9 @@ export const blockStructureViolation = (
     if (!Schema.is(Committee)(eoe.nextCommittee)) return violation("InvalidEndOfEpoch", "next committee is malformed (empty, zero stake or too large)")
     if (eoe.nextCommittee.epoch !== block.epoch + 1)
       return violation("InvalidEndOfEpoch", `next committee is for epoch ${eoe.nextCommittee.epoch}, expected ${block.epoch + 1}`)
-    const signers = eoe.signatures.map((s) => s.authority)
-    if (new Set(signers).size !== signers.length) return violation("InvalidEndOfEpoch", "an authority signed the epoch change twice")
-    if (signers.some((s) => authorityAt(committee, s) === undefined)) return violation("InvalidEndOfEpoch", "an epoch-change signer is not in the committee")
-    if (!reachesQuorum(committee, signers)) return violation("InvalidEndOfEpoch", "epoch-change signatures lack quorum stake")
+    const shape = signersViolation(committee, eoe.signers)
+    if (shape !== null) return violation("InvalidEndOfEpoch", `epoch-change signers: ${shape.detail}`)
+    if (signersStake(committee, eoe.signers) < quorumThreshold(committee)) return violation("InvalidEndOfEpoch", "epoch-change signers lack quorum stake")
   }
   return null
 }

@@ -1,46 +1,59 @@
 /**
  * Rules of a certified transaction (DESIGN.md §7) apart from signature checks: it decodes, is certified
- * for the expected epoch, and its signers are distinct committee members with quorum stake. The
- * signatures it needs are returned for the caller's batch.
+ * for the block's epoch, its signers bitmap has the committee's exact shape, and its signers reach
+ * quorum stake — all before any pairing, so a malformed certificate costs nothing but a decode. The
+ * two signatures it needs (the sender's Ed25519 and the committee's BLS aggregate) are returned for the
+ * caller's batches, with the verified form the executor will use.
  */
 import { Either } from "effect"
-import { authorityAt, reachesQuorum, type Committee } from "../../domain/committee.js"
-import { certificateSigningMessage, decodeCertifiedTransaction, senderSigningMessage, transactionDigest } from "../../domain/transaction.js"
-import type { VerifyItem } from "../../services/Crypto.js"
+import { bytesEqual } from "../../domain/bytes.js"
+import { signersStake, signersViolation } from "../../domain/certificate.js"
+import { quorumThreshold, type Committee } from "../../domain/committee.js"
+import {
+  certificateSigningMessage,
+  decodeCertifiedTransaction,
+  senderSigningMessage,
+  transactionDigestOfBytes,
+  type VerifiedTransaction
+} from "../../domain/transaction.js"
+import type { AggregateItem, VerifyItem } from "../../services/Crypto.js"
 import type { TransactionFault } from "../../services/Verifier.js"
 import type { RuleViolation } from "./blockRules.js"
+import { blsKeySetOf } from "./committeeKeys.js"
 
-/** A signature a transaction needs, and the fault it stands for if it does not verify. */
-export interface TransactionSignature {
-  readonly item: VerifyItem
-  readonly fault: TransactionFault
+/** The compressed encoding of the G2 point at infinity: never a valid aggregate (refused before pairing). */
+const INFINITY_G2 = Uint8Array.from({ length: 96 }, (_, i) => (i === 0 ? 0xc0 : 0))
+
+/** What a well-formed transaction needs checked, and what it becomes once checked. */
+export interface PreparedTransaction {
+  readonly sender: VerifyItem
+  readonly certificate: AggregateItem
+  readonly verified: VerifiedTransaction
 }
 
-/** The signatures a valid-looking transaction needs, or the rule it breaks. */
-export const transactionSignatures = (
+/** The signatures a well-formed transaction needs, or the first rule it breaks. */
+export const prepareTransaction = (
   committee: Committee,
   bytes: Uint8Array
-): Either.Either<ReadonlyArray<TransactionSignature>, RuleViolation<TransactionFault>> => {
+): Either.Either<PreparedTransaction, RuleViolation<TransactionFault>> => {
   const decoded = decodeCertifiedTransaction(bytes)
   if (Either.isLeft(decoded)) return Either.left({ fault: "Undecodable", detail: decoded.left.message })
   const tx = decoded.right
   if (tx.epoch !== committee.epoch) return Either.left({ fault: "WrongEpoch", detail: `certified for epoch ${tx.epoch}, block of epoch ${committee.epoch}` })
-  const signers = tx.signatures.map((s) => s.authority)
-  if (new Set(signers).size !== signers.length) return Either.left({ fault: "DuplicateSigner", detail: "an authority signed the certificate twice" })
-  if (signers.some((s) => authorityAt(committee, s) === undefined)) return Either.left({ fault: "UnknownSigner", detail: "a certificate signer is not in the committee" })
-  if (!reachesQuorum(committee, signers)) return Either.left({ fault: "BelowQuorum", detail: "certificate signers lack quorum stake" })
-  const digest = transactionDigest(tx.signed.data)
-  const certificateMessage = certificateSigningMessage(digest, tx.epoch)
-  const out: Array<TransactionSignature> = [
-    {
-      item: { publicKey: tx.signed.data.sender, message: senderSigningMessage(digest), signature: tx.signed.senderSignature },
-      fault: "BadSenderSignature"
-    }
-  ]
-  for (const s of tx.signatures) {
-    const signer = authorityAt(committee, s.authority)
-    if (signer !== undefined)
-      out.push({ item: { publicKey: signer.authorityKey, message: certificateMessage, signature: s.signature }, fault: "BadAuthoritySignature" })
-  }
-  return Either.right(out)
+  const shape = signersViolation(committee, tx.signers)
+  if (shape !== null) return Either.left(shape)
+  if (signersStake(committee, tx.signers) < quorumThreshold(committee))
+    return Either.left({ fault: "BelowQuorum", detail: "certificate signers lack quorum stake" })
+  if (bytesEqual(tx.aggregateSignature, INFINITY_G2)) return Either.left({ fault: "InfinitySignature", detail: "the aggregate signature is the point at infinity" })
+  const digest = transactionDigestOfBytes(bytes, tx)
+  return Either.right({
+    sender: { publicKey: tx.signed.data.sender, message: senderSigningMessage(digest), signature: tx.signed.senderSignature },
+    certificate: {
+      keySet: blsKeySetOf(committee),
+      signers: tx.signers,
+      message: certificateSigningMessage(digest, tx.epoch),
+      signature: tx.aggregateSignature
+    },
+    verified: { digest, data: tx.signed.data }
+  })
 }

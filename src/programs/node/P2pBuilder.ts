@@ -24,7 +24,7 @@ import { Network, type ListenFailed } from "../../services/Network.js"
 import type { PeerManager } from "../../services/PeerManager.js"
 import type { StateSync } from "../../services/StateSync.js"
 import type { Store, StoreError, TrustedCheckpoint } from "../../services/Store.js"
-import type { Verifier } from "../../services/Verifier.js"
+import type { CommitteeInvalid, Verifier } from "../../services/Verifier.js"
 import type { NodeConfig } from "./NodeConfig.js"
 
 /** Everything the node's P2P layer provides. */
@@ -62,7 +62,7 @@ export const grpcNetworkOf = (config: NodeConfig): Layer.Layer<Network, ListenFa
 export const p2pLayer = <EN = ListenFailed, ES = StoreError>(
   config: NodeConfig,
   parts: P2pParts<EN, ES> = {}
-): Layer.Layer<P2pServices, EN | ES | InvalidDiscoveryConfig | InvalidP2pServerConfig> => {
+): Layer.Layer<P2pServices, EN | ES | InvalidDiscoveryConfig | InvalidP2pServerConfig | CommitteeInvalid> => {
   const keypair = networkKeypair(config)
   // The transport, then the server limits on every P2P handler registered through it (rate, validation,
   // deadlines, response bounds), then per-method timing of every outbound call for the metrics.

@@ -1,10 +1,12 @@
 import * as ed from "@noble/ed25519"
 import { describe, expect, it } from "@effect/vitest"
 import { NobleCryptoLayer } from "../../../src/layers/crypto/NobleCryptoLayer.js"
+import { blsSuite } from "./blsSuite.js"
 import { cryptoSuite } from "./cryptoSuite.js"
 import { edgeCases } from "./fixtures.js"
 
 cryptoSuite("noble", NobleCryptoLayer)
+blsSuite("noble", NobleCryptoLayer)
 
 describe("noble's own strict mode", () => {
   // Why NobleCryptoLayer computes the cofactorless equation itself instead of calling

@@ -1,17 +1,15 @@
 import { randomBytes } from "node:crypto"
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Context, Effect, Exit, Fiber, Layer, Option, Scope } from "effect"
-import {
-  makeVerifyPool,
-  NodeCryptoLayer,
-  VerifyPoolClosed,
-  VerifyWorkerCrashed
-} from "../../../src/layers/crypto/NodeCryptoLayer.js"
+import { NodeCryptoLayer } from "../../../src/layers/crypto/NodeCryptoLayer.js"
+import { makeVerifyPool, VerifyPoolClosed, VerifyWorkerCrashed } from "../../../src/layers/crypto/verifyPool.js"
 import { Crypto, type VerifyItem } from "../../../src/services/Crypto.js"
+import { blsSuite } from "./blsSuite.js"
 import { cryptoSuite } from "./cryptoSuite.js"
 import { utf8, validFixed } from "./fixtures.js"
 
 cryptoSuite("node", NodeCryptoLayer)
+blsSuite("node", NodeCryptoLayer)
 
 /** `count` valid items (distinct messages, one fixed key) and the same count with a broken signature. */
 const batch = (count: number, prefix = "item"): ReadonlyArray<VerifyItem> =>

@@ -7,7 +7,8 @@ if (parentPort === null) throw new Error("must run as a worker thread")
 
 parentPort.on("message", (buffer) => {
   const bytes = new Uint8Array(buffer)
-  const marker = new TextDecoder().decode(bytes.subarray(4 + 100, 4 + 105))
+  // Ed25519 chunk: u32 kind | u32 count | pk (32) | sig (64) | u32 msgLen | msg — see chunkFormat.ts
+  const marker = new TextDecoder().decode(bytes.subarray(8 + 100, 8 + 105))
   // process.exit stops the thread at once; a throw would not (MessagePort dispatches like an
   // EventTarget: the next listener still runs and replies before the uncaught error ends the thread).
   if (marker === "CRASH") process.exit(70)

@@ -21,7 +21,7 @@ const FORGER = 8
 const serve = (node: NetworkService) =>
   Effect.gen(function* () {
     yield* node.handleUnary(Echo, (request, context) => Effect.succeed({ caller: context.peerId, text: request.text }))
-    yield* node.handleUnary(Strict, (request) => Effect.succeed({ commits: [new Uint8Array([request.start])], certifierBlocks: [] }))
+    yield* node.handleUnary(Strict, (request) => Effect.succeed({ commits: [new Uint8Array([request.start])], certifierRefs: [] }))
     yield* node.handleServerStream(Count, (request) => Stream.range(1, request.count).pipe(Stream.map(() => ({ blocks: [new Uint8Array(1)] }))))
   })
 

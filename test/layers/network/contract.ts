@@ -59,7 +59,7 @@ const serveAll = (node: NetworkService) =>
         )
       )
     )
-    yield* node.handleUnary(Strict, (request) => Effect.succeed({ commits: [new Uint8Array([request.start, request.end])], certifierBlocks: [] }))
+    yield* node.handleUnary(Strict, (request) => Effect.succeed({ commits: [new Uint8Array([request.start, request.end])], certifierRefs: [] }))
     yield* node.handleUnary(GarbageRaw, () => Effect.succeed(new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff])))
     yield* node.handleUnary(Big, (request) => Effect.succeed(new Uint8Array(request.bytes)))
     yield* node.handleUnary(Sink, (request) => Effect.succeed({ received: request.length }))
@@ -149,7 +149,7 @@ export const networkContract = (name: string, harness: NetworkHarness): void => 
           const error = yield* settle(Effect.flip(a!.call(b!.localPeerId, StrictRaw, bytes, TIMEOUT)))
           expect(error).toMatchObject({ _tag: "RpcRejected", code: "INVALID_ARGUMENT" })
         }
-        expect(yield* settle(a!.call(b!.localPeerId, StrictRaw, valid, TIMEOUT))).toEqual({ commits: [new Uint8Array([300 & 0xff, 70_000 & 0xff])], certifierBlocks: [] })
+        expect(yield* settle(a!.call(b!.localPeerId, StrictRaw, valid, TIMEOUT))).toEqual({ commits: [new Uint8Array([300 & 0xff, 70_000 & 0xff])], certifierRefs: [] })
         const violation = yield* settle(Effect.flip(a!.call(b!.localPeerId, Garbage, { n: 1 }, TIMEOUT)))
         expect(violation).toMatchObject({ _tag: "ProtocolViolation", reason: "UndecodableResponse" })
       })

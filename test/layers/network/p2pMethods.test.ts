@@ -35,7 +35,7 @@ describe("P2pMethods", () => {
     roundTrip(P2pMethods.GetCommitInfo.response, {})
     roundTrip(P2pMethods.PushCommit.request, { commitRef: new Uint8Array(36) })
     roundTrip(P2pMethods.FetchCommits.request, { start: 1, end: 100 })
-    roundTrip(P2pMethods.FetchCommits.response, { commits: [new Uint8Array([1])], certifierBlocks: [] })
+    roundTrip(P2pMethods.FetchCommits.response, { commits: [new Uint8Array([1])], certifierRefs: [] })
     roundTrip(P2pMethods.FetchBlocks.request, { blockRefs: [new Uint8Array(48)] })
     roundTrip(P2pMethods.FetchBlocks.response, { blocks: [new Uint8Array(0), new Uint8Array(300).fill(1)] })
   })

@@ -106,7 +106,7 @@ describe("P2pServerLayer over gRPC on loopback", () => {
       const c = caller(callers, 0)
       const peers = Array.from({ length: 300 }, (_, i) => new Uint8Array([i & 0xff, i >> 8, 1]))
       yield* server.handleUnary(P2pMethods.GetKnownPeers, () => Effect.succeed({ ownInfo: new Uint8Array(1), knownPeers: peers }))
-      yield* server.handleUnary(P2pMethods.FetchCommits, () => Effect.succeed({ commits: byteStrings(101, 4), certifierBlocks: [] }))
+      yield* server.handleUnary(P2pMethods.FetchCommits, () => Effect.succeed({ commits: byteStrings(101, 4), certifierRefs: [] }))
       yield* server.handleServerStream(P2pMethods.FetchBlocks, () => Stream.make({ blocks: byteStrings(2, 2 * 1024 * 1024) }))
       const known = yield* Effect.orDie(c.call(server.localPeerId, P2pMethods.GetKnownPeers, { ownInfo: new Uint8Array(0) }, OPTIONS))
       expect(known.knownPeers).toEqual(peers.slice(0, 200))

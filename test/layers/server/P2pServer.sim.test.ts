@@ -158,7 +158,7 @@ describe("P2pServerLayer over SimNetwork (TestClock)", () => {
       Effect.gen(function* () {
         const { server, callers } = yield* simWorld({ ...UNLIMITED, handlerTimeoutMs: 2_000 }, 1)
         const c = caller(callers, 0)
-        yield* server.handleUnary(P2pMethods.FetchCommits, (request) => (request.start === 1 ? Effect.never : Effect.succeed({ commits: [], certifierBlocks: [] })))
+        yield* server.handleUnary(P2pMethods.FetchCommits, (request) => (request.start === 1 ? Effect.never : Effect.succeed({ commits: [], certifierRefs: [] })))
         const t0 = yield* Clock.currentTimeMillis
         const hung = yield* outcome(c.call(server.localPeerId, P2pMethods.FetchCommits, { start: 1, end: 1 }, OPTIONS))
         const elapsed = (yield* Clock.currentTimeMillis) - t0
@@ -210,7 +210,7 @@ describe("P2pServerLayer over SimNetwork (TestClock)", () => {
         const to = server.localPeerId
         const peers = Array.from({ length: 500 }, (_, i) => new Uint8Array([i & 0xff, i >> 8]))
         yield* server.handleUnary(P2pMethods.GetKnownPeers, () => Effect.succeed({ ownInfo: new Uint8Array(3), knownPeers: peers }))
-        yield* server.handleUnary(P2pMethods.FetchCommits, (r) => Effect.succeed({ commits: byteStrings(r.end - r.start + 1, 4), certifierBlocks: [] }))
+        yield* server.handleUnary(P2pMethods.FetchCommits, (r) => Effect.succeed({ commits: byteStrings(r.end - r.start + 1, 4), certifierRefs: [] }))
         yield* server.handleServerStream(P2pMethods.FetchBlocks, (request) => {
           const n = request.blockRefs.length
           // n = 2: a first message within the budget, then one block more than was asked for.

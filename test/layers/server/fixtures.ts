@@ -96,7 +96,7 @@ export const registerStubs = (server: NetworkService): Effect.Effect<CallCounts,
     )
     yield* server.handleUnary(P2pMethods.GetCommitInfo, () => counted(counts, "GetCommitInfo", {}))
     yield* server.handleUnary(P2pMethods.PushCommit, () => counted(counts, "PushCommit", {}))
-    yield* server.handleUnary(P2pMethods.FetchCommits, () => counted(counts, "FetchCommits", { commits: [], certifierBlocks: [] }))
+    yield* server.handleUnary(P2pMethods.FetchCommits, () => counted(counts, "FetchCommits", { commits: [], certifierRefs: [] }))
     // One block per ref asked for, at most one: within the stream's budget.
     yield* server.handleServerStream(P2pMethods.FetchBlocks, (request) =>
       Stream.fromEffect(counted(counts, "FetchBlocks", { blocks: request.blockRefs.slice(0, 1) } satisfies pb.FetchBlocksResponse))

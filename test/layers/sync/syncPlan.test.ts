@@ -44,7 +44,7 @@ const commitsAnswer = (behaviour: Behaviour, plan: SyncPlan, start: number, end:
   const stop = Math.min(end, lastOfEpoch(start)) // a response never spans an epoch
   const commits = CHAIN.slice(start - 1, stop)
   if (epoch > plan.nextEpoch)
-    return { _tag: "NeedsCommittee", held: { epoch, commits: commits.map((c) => c.subDag.commit.bytes), certifierBlocks: [] } }
+    return { _tag: "NeedsCommittee", held: { epoch, commits: commits.map((c) => c.subDag.commit.bytes), certifierRefs: [] } }
   return { _tag: "Verified", commits: commits.map((c) => c.subDag.commit), certifiers: commits[commits.length - 1]!.certifierBlocks }
 }
 

@@ -5,7 +5,7 @@
  * under `TestClock`.
  */
 import { Effect, Either, ExecutionStrategy, Exit, Layer, Scope, Stream } from "effect"
-import { decodeBcs } from "../../../src/domain/codec.js"
+import { decodeBcs, encodeBcs } from "../../../src/domain/codec.js"
 import { BlockRefBcs } from "../../../src/domain/refs.js"
 import { withBadBlockSignature } from "../../../src/domain/testkit/faults.js"
 import { serveFetchCommits } from "../../../src/layers/sync/serveCommits.js"
@@ -110,17 +110,17 @@ export const startByzantineNode = (n: number, fault: Fault, chain: ReadonlyArray
     yield* network.handleUnary(P2pMethods.FetchCommits, (request) => {
       switch (fault) {
         case "heightLiar":
-          return Effect.succeed({ commits: [], certifierBlocks: [] })
+          return Effect.succeed({ commits: [], certifierRefs: [] })
         case "staller":
           return Effect.never
         case "blockForger":
         case "commitForger":
-          return serveFetchCommits(store, request.start, request.end).pipe(
+          return serveFetchCommits(store, store.getCommittee, request.start, request.end).pipe(
             Effect.orDie,
             Effect.map((answer) => ({
               commits: answer.commits.map((c) => c.bytes),
-              // The commit forger drops votes below quorum; its commits can then not be certified.
-              certifierBlocks: (fault === "commitForger" ? answer.certifierBlocks.slice(0, 1) : answer.certifierBlocks).map((b) => b.bytes)
+              // The commit forger names votes below quorum; its commits can then not be certified.
+              certifierRefs: (fault === "commitForger" ? answer.certifierRefs.slice(0, 1) : answer.certifierRefs).map((r) => encodeBcs(BlockRefBcs, r))
             }))
           )
       }

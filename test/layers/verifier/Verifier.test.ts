@@ -1,7 +1,12 @@
 import { expect, layer } from "@effect/vitest"
 import { Effect, Either, Layer } from "effect"
 import type { VerifiedBlock } from "../../../src/domain/block.js"
+import { toHex } from "../../../src/domain/bytes.js"
+import { signersOf } from "../../../src/domain/certificate.js"
+import { encodeBcs } from "../../../src/domain/codec.js"
+import { blake2b256 } from "../../../src/domain/hash.js"
 import { ZERO_DIGEST } from "../../../src/domain/primitives.js"
+import { BlockRefBcs } from "../../../src/domain/refs.js"
 import { ChainGenerator, type GeneratedCommit } from "../../../src/domain/testkit/chain.js"
 import {
   equivocatingBlock,
@@ -33,7 +38,10 @@ const blockFault = (b: VerifiedBlock, expected = true) =>
     return Either.isLeft(result) ? result.left.fault : "valid"
   })
 
-/** The range of commits [from, to] (1-based, inclusive) of the generated chain, as a peer would serve it. */
+/**
+ * The range of commits [from, to] (1-based, inclusive) of the generated chain as a peer would serve it:
+ * the commits, the refs of the certifier blocks, and the blocks it serves when asked for them.
+ */
 const rangeOf = (from: number, to: number) => {
   const commits = chain.slice(from - 1, to)
   const last = commits[commits.length - 1] as GeneratedCommit
@@ -44,16 +52,23 @@ const rangeOf = (from: number, to: number) => {
       maxCommits: 100,
       previousDigest: from === 1 ? ZERO_DIGEST : (chain[from - 2] as GeneratedCommit).subDag.commitRef.digest,
       commits: commits.map((c) => c.subDag.commit.bytes),
-      certifierBlocks: last.certifierBlocks.map((b) => b.bytes)
-    }
+      certifierRefs: last.certifierBlocks.map((b) => encodeBcs(BlockRefBcs, b.ref))
+    },
+    served: last.certifierBlocks.map((b) => b.bytes) as ReadonlyArray<Uint8Array>
   }
 }
 
+/** Checks a range, then (as sync does) asks the peer for the certifiers and verifies what it serves. */
 const rangeFault = (input: ReturnType<typeof rangeOf>) =>
   Effect.gen(function* () {
     const verifier = yield* Verifier
-    const result = yield* Effect.either(verifier.verifyCommitRange(input.committee, input.range))
-    return Either.isLeft(result) ? result.left.fault : "valid"
+    const checked = yield* Effect.either(verifier.checkCommitRange(input.committee, input.range))
+    if (Either.isLeft(checked)) return checked.left.fault
+    const asked = new Set(checked.right.certifiers.map((r) => toHex(r.digest)))
+    const served = input.served.map((bytes) => ({ bytes, digest: blake2b256(bytes) })).filter((b) => asked.has(toHex(b.digest)))
+    const last = checked.right.commits[checked.right.commits.length - 1]!.ref
+    const verified = yield* Effect.either(verifier.verifyCertifiers(input.committee, last, checked.right.certifiers, served))
+    return Either.isLeft(verified) ? verified.left.fault : "valid"
   })
 
 layer(TestLayer)("Verifier", (it) => {
@@ -109,7 +124,15 @@ layer(TestLayer)("Verifier", (it) => {
     Effect.map(blockFault(equivocatingBlock(generator, block)), (got) => expect(got).toBe("valid"))
   )
 
-  const txFaults: ReadonlyArray<TransactionFault> = ["BelowQuorum", "DuplicateSigner", "UnknownSigner", "BadAuthoritySignature", "BadSenderSignature", "WrongEpoch"]
+  const txFaults: ReadonlyArray<TransactionFault> = [
+    "BelowQuorum",
+    "WrongBitmapLength",
+    "SignerPastCommittee",
+    "BadAuthoritySignature",
+    "InfinitySignature",
+    "BadSenderSignature",
+    "WrongEpoch"
+  ]
   for (const fault of txFaults) {
     it.effect(`rejects a block with an uncertified transaction (${fault}) and names the transaction`, () =>
       Effect.gen(function* () {
@@ -139,9 +162,10 @@ layer(TestLayer)("Verifier", (it) => {
     Effect.gen(function* () {
       const last = chain.find((c) => c.lastOfEpoch)!
       const eoe = last.subDag.blocks.find((b) => b.signed.block.endOfEpoch !== null)!
+      // A genuine aggregate by the same signers, over another message.
       const forged = resignBlock(generator, eoe, (b) => ({
         ...b,
-        endOfEpoch: { ...b.endOfEpoch!, signatures: b.endOfEpoch!.signatures.map((s) => ({ ...s, signature: generator.networkSigner(s.authority).sign(new Uint8Array(3)) })) }
+        endOfEpoch: { ...b.endOfEpoch!, aggregateSignature: generator.certify(last.committee, signersOf(b.endOfEpoch!.signers), new Uint8Array(3)).aggregateSignature }
       }))
       const verifier = yield* Verifier
       const result = yield* Effect.either(verifier.verifyBlock(last.committee, { bytes: forged.bytes }))
@@ -175,26 +199,48 @@ layer(TestLayer)("Verifier", (it) => {
     ],
     ["spans an epoch boundary", () => ({ ...rangeOf(5, 8), committee: chain[4]!.committee }), "WrongEpoch"],
     [
-      "missing votes",
+      "certifiers named below quorum",
       () => {
         const r = rangeOf(1, 3)
-        return { ...r, range: { ...r.range, certifierBlocks: withMissingVotes(chain[2]!.certifierBlocks, r.committee).map((b) => b.bytes) } }
+        return { ...r, range: { ...r.range, certifierRefs: withMissingVotes(chain[2]!.certifierBlocks, r.committee).map((b) => encodeBcs(BlockRefBcs, b.ref)) } }
       },
       "NotEnoughVotes"
     ],
     [
-      "votes for another commit",
+      "a certifier author named twice",
       () => {
         const r = rangeOf(1, 3)
-        return { ...r, range: { ...r.range, certifierBlocks: chain[3]!.certifierBlocks.map((b) => b.bytes) } }
+        return { ...r, range: { ...r.range, certifierRefs: [...r.range.certifierRefs, r.range.certifierRefs[0]!] } }
       },
-      "NotEnoughVotes"
+      "BadCertifierRefs"
     ],
     [
-      "a forged certifier block",
+      "more certifier refs than members",
       () => {
         const r = rangeOf(1, 3)
-        return { ...r, range: { ...r.range, certifierBlocks: chain[2]!.certifierBlocks.map((b, i) => (i === 0 ? withBadBlockSignature(b).bytes : b.bytes)) } }
+        return { ...r, range: { ...r.range, certifierRefs: [...r.range.certifierRefs, ...r.range.certifierRefs] } }
+      },
+      "BadCertifierRefs"
+    ],
+    [
+      "certifiers that vote for another commit",
+      () => {
+        const r = rangeOf(1, 3)
+        return { ...r, range: { ...r.range, certifierRefs: chain[3]!.certifierBlocks.map((b) => encodeBcs(BlockRefBcs, b.ref)) }, served: chain[3]!.certifierBlocks.map((b) => b.bytes) }
+      },
+      "InvalidCertifierBlock"
+    ],
+    [
+      "a named certifier not served",
+      () => ({ ...rangeOf(1, 3), served: [] }),
+      "MissingCertifier"
+    ],
+    [
+      "a forged certifier block (its own ref)",
+      () => {
+        const r = rangeOf(1, 3)
+        const forged = chain[2]!.certifierBlocks.map((b) => withBadBlockSignature(b))
+        return { ...r, range: { ...r.range, certifierRefs: forged.map((b) => encodeBcs(BlockRefBcs, b.ref)) }, served: forged.map((b) => b.bytes) }
       },
       "InvalidCertifierBlock"
     ],

@@ -77,8 +77,12 @@ export interface FetchCommitsRequest {
 export interface FetchCommitsResponse {
   /** BCS Commit, consecutive indices, all of one epoch. */
   commits: Uint8Array[];
-  /** BCS SignedBlock whose votes certify the last commit. */
-  certifierBlocks: Uint8Array[];
+  /**
+   * BCS BlockRef of the stored blocks that vote for the last commit: one per author, at most the
+   * committee size, their stake at least quorum. The client fetches them with FetchBlocks (it needs
+   * them for the next commit anyway) and verifies their votes before any block of the range.
+   */
+  certifierRefs: Uint8Array[];
 }
 
 export interface FetchBlocksRequest {
@@ -680,7 +684,7 @@ export const FetchCommitsRequest: MessageFns<FetchCommitsRequest> = {
 };
 
 function createBaseFetchCommitsResponse(): FetchCommitsResponse {
-  return { commits: [], certifierBlocks: [] };
+  return { commits: [], certifierRefs: [] };
 }
 
 export const FetchCommitsResponse: MessageFns<FetchCommitsResponse> = {
@@ -688,8 +692,8 @@ export const FetchCommitsResponse: MessageFns<FetchCommitsResponse> = {
     for (const v of message.commits) {
       writer.uint32(10).bytes(v!);
     }
-    for (const v of message.certifierBlocks) {
-      writer.uint32(18).bytes(v!);
+    for (const v of message.certifierRefs) {
+      writer.uint32(26).bytes(v!);
     }
     return writer;
   },
@@ -715,12 +719,12 @@ export const FetchCommitsResponse: MessageFns<FetchCommitsResponse> = {
             message.commits.push(reader.bytes());
             continue;
           }
-          case 2: {
-            if (tag !== 18) {
+          case 3: {
+            if (tag !== 26) {
               break;
             }
 
-            message.certifierBlocks.push(reader.bytes());
+            message.certifierRefs.push(reader.bytes());
             continue;
           }
         }
@@ -741,7 +745,7 @@ export const FetchCommitsResponse: MessageFns<FetchCommitsResponse> = {
   fromPartial(object: DeepPartial<FetchCommitsResponse>): FetchCommitsResponse {
     const message = createBaseFetchCommitsResponse();
     message.commits = object.commits?.map((e) => e) || [];
-    message.certifierBlocks = object.certifierBlocks?.map((e) => e) || [];
+    message.certifierRefs = object.certifierRefs?.map((e) => e) || [];
     return message;
   },
 };
