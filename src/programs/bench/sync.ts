@@ -1,148 +1,325 @@
 /**
- * The sync benchmark (the project's headline number): over real gRPC on loopback with authentication
- * and LMDB, a fresh node syncs a chain from 3 serving nodes — 10 equal-stake validators, 10 certified
- * transactions per block, one epoch change. The same run measures the raw `verifyMany` rate of the
- * worker pool (the physical limit of sync on this machine) and syncs the chain once more the way the
- * original module did (one range of ≤ 100 commits in flight, one request at a time) as a baseline.
+ * The sync benchmark (the project's headline number), on the node as shipped: 3 serving nodes and a
+ * fresh full node, each wired by `P2pBuilder.p2pLayer` from its own `NodeConfig` (real gRPC with mutual
+ * TLS on loopback, LMDB, the P2P server's limits, PeerManager and discovery). The serving nodes take the
+ * chain through the validator path (`StateSync.sendCommit`); the fresh node knows them only as seed
+ * peers and runs in its own process (`syncFreshNode.ts`), so its time and peak memory are its own.
+ *
+ * The chain: `--validators N` (default 10) equal-stake validators, 10 certified transactions per block,
+ * one epoch change in the middle; read from the on-disk chain cache (`chainCache.ts`), generated on the
+ * first run only.
+ *
+ * The same run measures the machine's limit: the same verifier (VerifierLayer on NodeCryptoLayer) verifies
+ * the same chain range by range the way sync does — the commit range check, the certifiers of its last
+ * commit, then its blocks in chunks of ≤ 1,000 — with no network and no store, two calls in flight so the
+ * main thread prepares one batch while the workers verify another. `ratio` = that time ÷ the sync time.
  */
 import { spawn } from "node:child_process"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { createServer } from "node:net"
+import { availableParallelism, tmpdir } from "node:os"
 import { join } from "node:path"
 import { performance } from "node:perf_hooks"
-import { Effect, Either } from "effect"
-import { ZERO_DIGEST } from "../../domain/primitives.js"
+import { Context, Effect, Either, Layer, Logger, LogLevel } from "effect"
+import { toHex } from "../../domain/bytes.js"
+import type { Committee } from "../../domain/committee.js"
+import { encodeBcs } from "../../domain/codec.js"
+import { BlockRefBcs } from "../../domain/refs.js"
+import { cachedCommits } from "../../domain/testkit/chainCache.js"
 import { ChainGenerator, type ChainConfig, type GeneratedCommit } from "../../domain/testkit/chain.js"
 import { deriveSeed, TestSigner } from "../../domain/testkit/keys.js"
-import { decodeCertifiedTransaction } from "../../domain/transaction.js"
-import { makeNodeCrypto } from "../../layers/crypto/NodeCryptoLayer.js"
-import type { SyncPlanConfig } from "../../layers/sync/syncPlan.js"
-import type { VerifyItem } from "../../services/Crypto.js"
-import { startServingNodes } from "../syncNode.js"
+import { NodeCryptoLayer } from "../../layers/crypto/NodeCryptoLayer.js"
+import { MAX_BLOCKS_PER_FETCH, MAX_COMMITS_PER_RANGE } from "../../layers/sync/constants.js"
+import { VerifierLayer } from "../../layers/verifier/VerifierLayer.js"
+import { StateSync } from "../../services/StateSync.js"
+import { Verifier, type BlockToVerify, type VerifierService } from "../../services/Verifier.js"
+import { encodeNodeConfig, type NodeConfig } from "../node/NodeConfig.js"
+import { configPeerId, p2pLayer } from "../node/P2pBuilder.js"
 
 /** What `runSyncBench` reports. */
 export interface SyncBenchResult {
+  readonly validators: number
   readonly commits: number
   readonly blocks: number
   readonly transactions: number
-  readonly signatures: number
+  /** From the fresh node's first connection to its last commit delivered. */
   readonly seconds: number
-  readonly commitsPerSec: number
-  readonly signaturesPerSec: number
-  readonly verifyLimitPerSec: number
+  readonly transactionsPerSec: number
+  /** The same verifier on the same chain, no network, no store (this run). */
+  readonly offlineVerifySeconds: number
+  /** offlineVerifySeconds ÷ seconds: the share of the machine's verification limit that sync reaches. */
   readonly ratio: number
-  readonly baselineCommitsPerSec: number
-  readonly speedupOverBaseline: number
   /** Peak resident memory of the syncing node's process. */
+  readonly peakRssMB: number
+  readonly cores: number
+  /** Node start to first connected peer (discovery's first round), not counted in `seconds`. */
+  readonly secondsToFirstPeer: number
+  /** Time to make the chain available to the servers (generation on the first run) and feed it to them. */
+  readonly prepareSeconds: number
+}
+
+/** Options of `runSyncBench`. */
+export interface SyncBenchOptions {
+  readonly validators?: number
+  /** Chain length; default sized to ≈ 60,000 transactions (≈ 15–30 s of sync on the 2-core reference machine). */
+  readonly commits?: number
+}
+
+const DEFAULT_VALIDATORS = 10
+const TRANSACTIONS_PER_BLOCK = 10
+/** Default chain size in transactions: a commit holds ≈ one block per validator. */
+const DEFAULT_TRANSACTIONS = 60_000
+const SERVERS = 3
+/** verifyBlocks/verifyCertifiers calls in flight in the offline measurement. */
+const OFFLINE_CONCURRENCY = 2
+/** Blocks loaded from the cache before a timed offline pass (bounds the bench's memory on long chains). */
+const OFFLINE_BATCH_BLOCKS = 20_000
+
+/** The default chain length for a committee size. */
+export const defaultCommits = (validators: number): number => Math.max(1, Math.round(DEFAULT_TRANSACTIONS / (validators * TRANSACTIONS_PER_BLOCK)))
+
+/** `count` free TCP ports on loopback (bound and released at once; the nodes then listen on them). */
+const freePorts = async (count: number): Promise<Array<number>> => {
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
+          const server = createServer()
+          server.once("error", reject)
+          server.listen(0, "127.0.0.1", () => resolve(server))
+        })
+    )
+  )
+  const ports = servers.map((s) => {
+    const address = s.address()
+    if (address === null || typeof address === "string") throw new Error("no TCP port")
+    return address.port
+  })
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))))
+  return ports
+}
+
+/** The node configurations: servers 0..2 are validators 0..2 of the committee; the fresh node knows them as seeds. */
+const nodeConfigs = (dir: string, generator: ChainGenerator, ports: ReadonlyArray<number>) => {
+  const committee = generator.committee(0)
+  const address = (i: number) => `127.0.0.1:${ports[i] as number}`
+  const common = {
+    allowlistedPeers: [],
+    genesisCommittee: committee,
+    genesisBalances: [],
+    plaintext: false,
+    logLevel: "warning" as const,
+    discovery: {},
+    sync: {},
+    limits: {}
+  }
+  const servers: Array<NodeConfig> = Array.from({ length: SERVERS }, (_, i) => ({
+    ...common,
+    name: `server-${i}`,
+    role: "Validator" as const,
+    networkKey: toHex(generator.networkSigner(i).seed),
+    protocolKey: toHex(generator.protocolSigner(0, i).seed),
+    listenAddress: address(i),
+    externalAddress: address(i),
+    // Validators fed by their own consensus: no seeds, so none syncs from another while being fed.
+    seedPeers: [],
+    storagePath: join(dir, `server-${i}`)
+  }))
+  const fresh: NodeConfig = {
+    ...common,
+    name: "fresh",
+    role: "FullNode",
+    networkKey: toHex(new TestSigner(deriveSeed("bench-fresh", generator.config.validators)).seed),
+    listenAddress: address(SERVERS),
+    externalAddress: address(SERVERS),
+    seedPeers: servers.map((s) => ({ peerId: configPeerId(s), address: s.listenAddress })),
+    storagePath: join(dir, "fresh")
+  }
+  return { servers, fresh }
+}
+
+// ---- the offline measurement ----------------------------------------------------------------------
+
+/** One range of ≤ 100 commits of one epoch, as sync receives it (bytes only). */
+interface RangeWork {
+  readonly committee: Committee
+  readonly start: number
+  readonly commits: ReadonlyArray<Uint8Array>
+  readonly certifierRefs: ReadonlyArray<Uint8Array>
+  /** The last commit's certifier blocks, by digest (hex). */
+  readonly certifierBlocks: ReadonlyMap<string, Uint8Array>
+  /** The range's blocks in chunks of ≤ 1,000, as FetchBlocks delivers them. */
+  readonly chunks: ReadonlyArray<ReadonlyArray<BlockToVerify>>
+}
+
+const rangeWork = (range: ReadonlyArray<GeneratedCommit>): RangeWork => {
+  const first = range[0] as GeneratedCommit
+  const last = range[range.length - 1] as GeneratedCommit
+  const blocks: Array<BlockToVerify> = range.flatMap((c) => c.subDag.blocks.map((b) => ({ bytes: b.bytes, expected: b.ref })))
+  const chunks: Array<Array<BlockToVerify>> = []
+  for (let i = 0; i < blocks.length; i += MAX_BLOCKS_PER_FETCH) chunks.push(blocks.slice(i, i + MAX_BLOCKS_PER_FETCH))
+  return {
+    committee: first.committee,
+    start: first.subDag.commitRef.index,
+    commits: range.map((c) => c.subDag.commit.bytes),
+    certifierRefs: last.certifierBlocks.map((b) => encodeBcs(BlockRefBcs, b.ref)),
+    certifierBlocks: new Map(last.certifierBlocks.map((b) => [toHex(b.ref.digest), b.bytes] as const)),
+    chunks
+  }
+}
+
+/** Splits the chain into sync's ranges (≤ 100 commits, never across an epoch), a batch of ranges at a time. */
+function* rangeBatches(chain: Iterable<GeneratedCommit>): Generator<Array<RangeWork>> {
+  let batch: Array<RangeWork> = []
+  let batchBlocks = 0
+  let range: Array<GeneratedCommit> = []
+  const close = () => {
+    if (range.length === 0) return
+    const work = rangeWork(range)
+    batch.push(work)
+    batchBlocks += work.chunks.reduce((n, c) => n + c.length, 0)
+    range = []
+  }
+  for (const c of chain) {
+    const previous = range[range.length - 1]
+    if (previous !== undefined && (previous.subDag.epoch !== c.subDag.epoch || range.length === MAX_COMMITS_PER_RANGE)) close()
+    range.push(c)
+    if (batchBlocks >= OFFLINE_BATCH_BLOCKS) {
+      yield batch
+      batch = []
+      batchBlocks = 0
+    }
+  }
+  close()
+  if (batch.length > 0) yield batch
+}
+
+const fail = (what: string) => (error: { readonly message: string }) => Effect.dieMessage(`offline verification: ${what}: ${error.message}`)
+
+/** One range's verification calls, as sync makes them: commits and certifiers first, then the blocks. */
+const rangeTasks = (verifier: VerifierService, r: RangeWork): Array<Effect.Effect<void>> => [
+  Effect.gen(function* () {
+    const checked = yield* verifier
+      .checkCommitRange(r.committee, { start: r.start, maxCommits: r.commits.length, commits: r.commits, certifierRefs: r.certifierRefs })
+      .pipe(Effect.catchAll(fail("commit range")))
+    const last = checked.commits[checked.commits.length - 1]!
+    const blocks = checked.certifiers.map((ref) => ({ bytes: r.certifierBlocks.get(toHex(ref.digest)) as Uint8Array, expected: ref }))
+    yield* verifier.verifyCertifiers(r.committee, last.ref, checked.certifiers, blocks).pipe(Effect.catchAll(fail("certifiers")))
+  }),
+  ...r.chunks.map((chunk) =>
+    Effect.flatMap(verifier.verifyBlocks(r.committee, chunk), (results) => {
+      const bad = results.find(Either.isLeft)
+      return bad === undefined ? Effect.void : fail("block")(bad.left)
+    })
+  )
+]
+
+/** Seconds the verifier takes on the whole chain (only the verification is timed, not reading the cache). */
+const offlineVerify = (chainConfig: ChainConfig, commits: number) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const context = yield* Layer.build(VerifierLayer.pipe(Layer.provide(NodeCryptoLayer)))
+      const verifier = Context.get(context, Verifier)
+      // Warm-up (workers started, code paths compiled): the first range's certifiers.
+      const warm = rangeBatches(cachedCommits(chainConfig, Math.min(commits, 2))).next()
+      if (warm.done !== true) yield* (rangeTasks(verifier, warm.value[0] as RangeWork)[0] as Effect.Effect<void>)
+      let seconds = 0
+      for (const batch of rangeBatches(cachedCommits(chainConfig, commits))) {
+        const tasks = batch.flatMap((r) => rangeTasks(verifier, r))
+        const begin = performance.now()
+        yield* Effect.forEach(tasks, (task) => task, { concurrency: OFFLINE_CONCURRENCY, discard: true })
+        seconds += (performance.now() - begin) / 1000
+      }
+      return seconds
+    })
+  )
+
+// ---- the syncing node -----------------------------------------------------------------------------
+
+const freshNodeScript = join(import.meta.dirname, "syncFreshNode.ts")
+/** Old-space limit of the syncing node's process (MiB), as an operator would run a node. */
+const FRESH_NODE_HEAP_MB = 384
+
+interface FreshNodeResult {
+  readonly seconds: number
+  readonly secondsToFirstPeer: number
   readonly peakRssMB: number
 }
 
-const VALIDATORS = 10
-const TRANSACTIONS_PER_BLOCK = 10
-/** About 20 s of verification work on this 2-core machine (≈ 80 signatures per block, ≈ 10 blocks per commit). */
-const DEFAULT_COMMITS = 250
-const VERIFY_LIMIT_BATCH = 4_096
-const VERIFY_LIMIT_MS = 3_000
-/** The original module: one range of ≤ 100 commits, one request at a time. */
-const BASELINE: SyncPlanConfig = { window: 1, blockChunksInFlight: 1, maxRequestsPerPeer: 1, maxBlocksHeld: Number.MAX_SAFE_INTEGER }
-
-/** Signatures a syncing node checks for the chain's blocks (block + each sender + each certificate + epoch change). */
-const countSignatures = (chain: ReadonlyArray<GeneratedCommit>) => {
-  let blocks = 0
-  let transactions = 0
-  let signatures = 0
-  for (const c of chain) {
-    for (const b of c.subDag.blocks) {
-      blocks++
-      signatures += 1 + (b.signed.block.endOfEpoch?.signatures.length ?? 0)
-      for (const bytes of b.signed.block.transactions) {
-        transactions++
-        const tx = decodeCertifiedTransaction(bytes)
-        if (Either.isRight(tx)) signatures += 1 + tx.right.signatures.length
-      }
-    }
-  }
-  return { blocks, transactions, signatures }
-}
-
-/** The worker pool's raw rate on batches like the ones sync submits. */
-const measureVerifyLimit = Effect.scoped(
-  Effect.gen(function* () {
-    const crypto = yield* makeNodeCrypto()
-    const signers = Array.from({ length: 16 }, (_, i) => new TestSigner(deriveSeed("bench-verify", i)))
-    const items: Array<VerifyItem> = Array.from({ length: VERIFY_LIMIT_BATCH }, (_, i) => {
-      const signer = signers[i % signers.length] as TestSigner
-      const message = deriveSeed("bench-message", i).subarray(0, 32)
-      return { publicKey: signer.publicKey, message, signature: signer.sign(message) }
-    })
-    yield* crypto.verifyMany(items) // warm-up
-    const start = performance.now()
-    let verified = 0
-    while (performance.now() - start < VERIFY_LIMIT_MS) {
-      yield* crypto.verifyMany(items)
-      verified += items.length
-    }
-    return verified / ((performance.now() - start) / 1000)
-  })
-)
-
-const freshNodeScript = join(import.meta.dirname, "syncFreshNode.ts")
-/** Old-space limit of the syncing node's process (MiB). */
-const FRESH_NODE_HEAP_MB = 384
-
 /** Runs the syncing node in its own process; resolves with its sync time and peak RSS. */
-const runFreshNode = (args: ReadonlyArray<string>) =>
-  new Promise<{ readonly seconds: number; readonly peakRssMB: number }>((resolve, reject) => {
-    // A bounded heap, as an operator would run a node: V8 otherwise lets garbage from ~1M verified
-    // signatures pile up towards its multi-GiB default limit before collecting, and RSS would follow.
-    const child = spawn(process.execPath, [`--max-old-space-size=${FRESH_NODE_HEAP_MB}`, "--import", "tsx", freshNodeScript, ...args], {
+const runFreshNode = (configFile: string, commits: number) =>
+  new Promise<FreshNodeResult>((resolve, reject) => {
+    // A bounded heap: V8 otherwise lets garbage pile up towards its multi-GiB default before collecting.
+    const child = spawn(process.execPath, [`--max-old-space-size=${FRESH_NODE_HEAP_MB}`, "--import", "tsx", freshNodeScript, configFile, String(commits)], {
       stdio: ["ignore", "pipe", "inherit"]
     })
     let out = ""
     child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()))
     child.on("exit", (code) => {
       const line = out.trim().split("\n").pop() ?? ""
-      if (code === 0) resolve(JSON.parse(line) as { seconds: number; peakRssMB: number })
+      if (code === 0) resolve(JSON.parse(line) as FreshNodeResult)
       else reject(new Error(`the syncing node exited with ${code}: ${out.slice(-500)}`))
     })
   })
 
-/** Runs the benchmark; `commits` sets the chain length. */
-export const runSyncBench = async (commits = DEFAULT_COMMITS): Promise<SyncBenchResult> => {
+/** Warnings of the nodes go to stderr: stdout carries the report. */
+const logToStderr = Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.logfmtLogger))
+
+/** Runs the benchmark. */
+export const runSyncBench = async (options: SyncBenchOptions = {}): Promise<SyncBenchResult> => {
+  const validators = options.validators ?? DEFAULT_VALIDATORS
+  const commits = options.commits ?? defaultCommits(validators)
+  if (!Number.isInteger(validators) || validators < 1) throw new RangeError(`--validators must be a positive integer, got ${validators}`)
+  if (!Number.isInteger(commits) || commits < 1) throw new RangeError(`--commits must be a positive integer, got ${commits}`)
   const dir = mkdtempSync(join(tmpdir(), "soma-sync-bench-"))
   try {
-    const chainConfig: ChainConfig = { seed: 1, validators: VALIDATORS, commitsPerEpoch: Math.ceil(commits / 2), transactionsPerBlock: TRANSACTIONS_PER_BLOCK }
+    const chainConfig: ChainConfig = {
+      seed: 1,
+      validators,
+      commitsPerEpoch: Math.ceil(commits / 2),
+      transactionsPerBlock: TRANSACTIONS_PER_BLOCK
+    }
     const generator = new ChainGenerator(chainConfig)
-    const chain = generator.take(commits)
-    const counts = countSignatures(chain)
-    const start = { commitRef: { index: 0, digest: ZERO_DIGEST }, committee: generator.committee(0) }
+    const configs = nodeConfigs(dir, generator, await freePorts(SERVERS + 1))
+    const freshConfigFile = join(dir, "fresh.json")
+    writeFileSync(freshConfigFile, JSON.stringify(encodeNodeConfig(configs.fresh)))
 
     const program = Effect.scoped(
       Effect.gen(function* () {
-        const verifyLimitPerSec = yield* measureVerifyLimit
-        const servers = (yield* startServingNodes({ count: 3, label: "bench-server", dir, chain, start })).map((s) => ({ peerId: s.peerId, address: s.address }))
-        const syncOnce = (name: string, plan: Partial<SyncPlanConfig>) =>
-          Effect.promise(() => runFreshNode([join(dir, name), JSON.stringify(servers), JSON.stringify(chainConfig), String(commits), JSON.stringify(plan)]))
-        const main = yield* syncOnce("fresh", {})
-        const baseline = yield* syncOnce("baseline", BASELINE)
-        return { verifyLimitPerSec, seconds: main.seconds, peakRssMB: main.peakRssMB, baselineSeconds: baseline.seconds }
+        // The serving nodes, fed through the validator path (the chain is generated here on the first run).
+        const prepareBegin = performance.now()
+        const servers = yield* Effect.forEach(configs.servers, (config) =>
+          Effect.map(Layer.build(p2pLayer(config)), (context) => Context.get(context, StateSync))
+        )
+        let blocks = 0
+        let transactions = 0
+        for (const c of cachedCommits(chainConfig, commits)) {
+          blocks += c.subDag.blocks.length
+          for (const b of c.subDag.blocks) transactions += b.signed.block.transactions.length
+          for (const sync of servers) yield* sync.sendCommit(c.subDag, c.certifierBlocks)
+        }
+        const prepareSeconds = (performance.now() - prepareBegin) / 1000
+
+        const offlineVerifySeconds = yield* offlineVerify(chainConfig, commits)
+        const fresh = yield* Effect.promise(() => runFreshNode(freshConfigFile, commits))
+        return { blocks, transactions, prepareSeconds, offlineVerifySeconds, fresh }
       })
-    )
-    const { verifyLimitPerSec, seconds, peakRssMB, baselineSeconds } = await Effect.runPromise(program)
-    const signaturesPerSec = counts.signatures / seconds
-    const commitsPerSec = commits / seconds
-    const baselineCommitsPerSec = commits / baselineSeconds
+    ).pipe(Logger.withMinimumLogLevel(LogLevel.Warning), Effect.provide(logToStderr))
+    const { blocks, transactions, prepareSeconds, offlineVerifySeconds, fresh } = await Effect.runPromise(program)
     return {
+      validators,
       commits,
-      ...counts,
-      seconds,
-      commitsPerSec,
-      signaturesPerSec,
-      verifyLimitPerSec,
-      ratio: signaturesPerSec / verifyLimitPerSec,
-      baselineCommitsPerSec,
-      speedupOverBaseline: commitsPerSec / baselineCommitsPerSec,
-      peakRssMB
+      blocks,
+      transactions,
+      seconds: fresh.seconds,
+      transactionsPerSec: transactions / fresh.seconds,
+      offlineVerifySeconds,
+      ratio: offlineVerifySeconds / fresh.seconds,
+      peakRssMB: fresh.peakRssMB,
+      cores: availableParallelism(),
+      secondsToFirstPeer: fresh.secondsToFirstPeer,
+      prepareSeconds
     }
   } finally {
     rmSync(dir, { recursive: true, force: true })

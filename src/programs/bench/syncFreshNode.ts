@@ -1,43 +1,53 @@
 /**
- * The syncing node of the sync benchmark, in its own process so that its time and peak memory are
- * its own: syncs `commits` commits from the given servers into a fresh LMDB store and prints one JSON
- * line `{"seconds":…,"peakRssMB":…}`.
- * argv: storePath, servers JSON [{peerId, address}], genesis committee seed config JSON, commits, plan JSON.
+ * The syncing node of the sync benchmark, in its own process so that its time and peak memory are its
+ * own. It is a full node as shipped: its configuration file is loaded and validated like any node's,
+ * and `P2pBuilder.p2pLayer` wires it (gRPC + TLS, LMDB, server limits, PeerManager, discovery, sync);
+ * it knows the serving nodes only as seed peers, which discovery dials.
+ *
+ * Prints one JSON line `{"seconds":…,"secondsToFirstPeer":…,"peakRssMB":…}`: `seconds` runs from the
+ * first connected peer (discovery's first round starts at a random point of its first tick, which is
+ * discovery's business, not sync's) to the `commits`-th commit delivered by `StateSync.commits`.
+ * argv: config file, commits.
  */
 import { performance } from "node:perf_hooks"
-import { Effect, Stream } from "effect"
-import type { PeerId } from "../../domain/PeerId.js"
-import { ZERO_DIGEST } from "../../domain/primitives.js"
-import { ChainGenerator, type ChainConfig } from "../../domain/testkit/chain.js"
-import { deriveSeed, TestSigner } from "../../domain/testkit/keys.js"
-import type { SyncPlanConfig } from "../../layers/sync/syncPlan.js"
-import { startSyncNode } from "../syncNode.js"
+import { Context, Effect, Layer, Logger, LogLevel, Option, Stream } from "effect"
+import { Network } from "../../services/Network.js"
+import { StateSync } from "../../services/StateSync.js"
+import { loadNodeConfig } from "../node/NodeConfig.js"
+import { p2pLayer } from "../node/P2pBuilder.js"
 
-const [storePath, serversJson, chainJson, commitsText, planJson] = process.argv.slice(2) as [string, string, string, string, string]
-const servers = JSON.parse(serversJson) as ReadonlyArray<{ readonly peerId: PeerId; readonly address: string }>
-const committee = new ChainGenerator(JSON.parse(chainJson) as ChainConfig).committee(0)
+const [configFile, commitsText] = process.argv.slice(2) as [string, string]
 const commits = Number(commitsText)
-const plan = JSON.parse(planJson) as Partial<SyncPlanConfig>
-const signer = new TestSigner(deriveSeed("bench-fresh", storePath.length))
 
-const program = Effect.scoped(
-  Effect.gen(function* () {
-    const node = yield* startSyncNode({
-      keypair: { seed: signer.seed, publicKey: signer.publicKey },
-      listenAddress: "127.0.0.1:0",
-      storePath,
-      sync: { start: { commitRef: { index: 0, digest: ZERO_DIGEST }, committee }, ...plan }
-    })
-    const begin = performance.now()
-    for (const s of servers) yield* Effect.orDie(node.network.dial(s.peerId, s.address))
-    yield* node.sync.commits(1).pipe(Stream.take(commits), Stream.runDrain)
-    return (performance.now() - begin) / 1000
-  })
+const program = Effect.gen(function* () {
+  const config = yield* loadNodeConfig(configFile)
+  const begin = performance.now()
+  const context = yield* Layer.build(p2pLayer(config))
+  const network = Context.get(context, Network)
+  const sync = Context.get(context, StateSync)
+  // Subscribed before looking at the connected peers, so the first connection cannot slip between the two.
+  const events = yield* network.peerEvents
+  const connected = yield* network.connectedPeers
+  if (connected.length === 0) {
+    yield* events.pipe(
+      Stream.filter((event) => event._tag === "PeerConnected"),
+      Stream.runHead,
+      Effect.flatMap(Option.match({ onNone: () => Effect.dieMessage("peer events ended before any peer connected"), onSome: () => Effect.void }))
+    )
+  }
+  const firstPeer = performance.now()
+  yield* sync.commits(1).pipe(Stream.take(commits), Stream.runDrain)
+  return { seconds: (performance.now() - firstPeer) / 1000, secondsToFirstPeer: (firstPeer - begin) / 1000 }
+}).pipe(
+  Effect.scoped,
+  Logger.withMinimumLogLevel(LogLevel.Warning),
+  // stdout carries the result line
+  Effect.provide(Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.logfmtLogger)))
 )
 
 Effect.runPromise(program).then(
-  (seconds) => {
-    console.log(JSON.stringify({ seconds, peakRssMB: process.resourceUsage().maxRSS / 1024 }))
+  (result) => {
+    console.log(JSON.stringify({ ...result, peakRssMB: process.resourceUsage().maxRSS / 1024 }))
     process.exit(0)
   },
   (error: unknown) => {

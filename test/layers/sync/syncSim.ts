@@ -28,7 +28,7 @@ import { Store, type StoreService } from "../../../src/services/Store.js"
 import { Verifier } from "../../../src/services/Verifier.js"
 
 /** Native verification on the calling thread: deterministic under TestClock. */
-export const InlineCryptoLayer = Layer.scoped(Crypto, makeNodeCrypto({ inlineBelow: Number.POSITIVE_INFINITY }))
+export const InlineCryptoLayer = Layer.scoped(Crypto, makeNodeCrypto({ inlineBelow: Number.POSITIVE_INFINITY, blsInlineBelow: Number.POSITIVE_INFINITY }))
 /** The verifier over inline native crypto. */
 export const SimVerifierLayer = VerifierLayer.pipe(Layer.provide(InlineCryptoLayer))
 
