@@ -114,7 +114,12 @@ const make = (config: SyncConfig): Effect.Effect<StateSyncService, CommitteeInva
     // possession; later committees are checked when their end-of-epoch block is verified.
     yield* verifier.verifyCommittee(config.start.committee)
     const started = yield* Effect.orDie(store.initialise(config.start))
-    const planRef = yield* Ref.make(initialPlan(started.highestSyncedCommit, started.nextEpoch))
+    // The head range must link to the last stored commit (or to the start: genesis or the checkpoint).
+    const lastDigest =
+      started.highestSyncedCommit === config.start.commitRef.index
+        ? config.start.commitRef.digest
+        : Option.getOrUndefined(Option.map(yield* Effect.orDie(store.getCommit(started.highestSyncedCommit)), (c) => c.ref.digest))
+    const planRef = yield* Ref.make(initialPlan(started.highestSyncedCommit, started.nextEpoch, lastDigest))
     const published = yield* Effect.acquireRelease(PubSub.sliding<CommittedSubDag>(SUBDAG_PUBSUB_CAPACITY), PubSub.shutdown)
     const events = yield* Effect.acquireRelease(Queue.bounded<SyncEvent>(EVENT_QUEUE_CAPACITY), Queue.shutdown)
     const hints = yield* Effect.acquireRelease(Queue.dropping<SyncEvent>(HINT_QUEUE_CAPACITY), Queue.shutdown)
@@ -150,8 +155,8 @@ const make = (config: SyncConfig): Effect.Effect<StateSyncService, CommitteeInva
         case "VerifyHeld": {
           const work =
             command._tag === "FetchCommits"
-              ? fetchCommits(deps, command.peer, command.start, command.end, command.minEpoch)
-              : verifyCommitsResponse(deps, command.peer, command.start, command.end, command.held.epoch, command.held.commits, command.held.certifierRefs)
+              ? fetchCommits(deps, command.peer, command.start, command.end, command.minEpoch, command.previousDigest)
+              : verifyCommitsResponse(deps, command.peer, { start: command.start, end: command.end, minEpoch: command.held.epoch, previousDigest: command.previousDigest }, command.held.commits, command.held.certifierRefs)
           return work.pipe(
             Effect.catchAllCause((cause) => Effect.succeed<CommitsOutcome>({ _tag: "Failed", detail: `local failure: ${cause.toString()}` })),
             Effect.tap((outcome) =>

@@ -89,12 +89,18 @@ const streamBlocks = (network: NetworkService, peer: PeerId, refs: ReadonlyArray
  * certifier blocks — a minimal quorum of them — fetched from the same peer and verified, their own
  * signatures before their transactions.
  */
+/** What a commit answer was asked for: `start..end`, at least `minEpoch`, linked to `previousDigest` when known. */
+export interface CommitsRequest {
+  readonly start: number
+  readonly end: number
+  readonly minEpoch: number
+  readonly previousDigest: Uint8Array | undefined
+}
+
 export const verifyCommitsResponse = (
   deps: SyncClientDeps,
   peer: PeerId,
-  start: number,
-  end: number,
-  minEpoch: number,
+  { end, minEpoch, previousDigest, start }: CommitsRequest,
   commits: ReadonlyArray<Uint8Array>,
   certifierRefs: ReadonlyArray<Uint8Array>
 ): Effect.Effect<CommitsOutcome, StoreError> =>
@@ -111,7 +117,13 @@ export const verifyCommitsResponse = (
       return { _tag: "NeedsCommittee", held } as const
     }
     const checked = yield* Effect.either(
-      deps.verifier.checkCommitRange(committee.value, { start, maxCommits: end - start + 1, commits, certifierRefs })
+      deps.verifier.checkCommitRange(committee.value, {
+        start,
+        maxCommits: end - start + 1,
+        commits,
+        certifierRefs,
+        ...(previousDigest !== undefined ? { previousDigest } : {})
+      })
     )
     if (Either.isLeft(checked)) return { _tag: "Invalid", detail: checked.left.message } as const
     const { commits: verifiedCommits, certifiers } = checked.right
@@ -135,7 +147,8 @@ export const fetchCommits = (
   peer: PeerId,
   start: number,
   end: number,
-  minEpoch: number
+  minEpoch: number,
+  previousDigest: Uint8Array | undefined
 ): Effect.Effect<CommitsOutcome, StoreError> =>
   deps.network.call(peer, P2pMethods.FetchCommits, { start, end }, { timeout: FETCH_COMMITS_TIMEOUT_MS }).pipe(
     Effect.matchEffect({
@@ -143,7 +156,7 @@ export const fetchCommits = (
       onSuccess: (response) =>
         Effect.zipRight(
           Metric.incrementBy(bytesFetchedTotal, [...response.commits, ...response.certifierRefs].reduce((n, b) => n + b.length, 0)),
-          verifyCommitsResponse(deps, peer, start, end, minEpoch, response.commits, response.certifierRefs)
+          verifyCommitsResponse(deps, peer, { start, end, minEpoch, previousDigest }, response.commits, response.certifierRefs)
         )
     })
   )

@@ -115,12 +115,31 @@ export interface SyncPlan {
   readonly nextId: number
   /** The most blocks per commit seen in verified commits (0: none seen yet), for the block budget. */
   readonly blocksPerCommit: number
+  /** Digest of commit `nextIndex − 1` when known: the head range must link to it. */
+  readonly lastDigest?: Uint8Array
 }
 
 /** What the loop should do. */
 export type SyncCommand =
-  | { readonly _tag: "FetchCommits"; readonly rangeId: number; readonly peer: PeerId; readonly start: number; readonly end: number; readonly minEpoch: number }
-  | { readonly _tag: "VerifyHeld"; readonly rangeId: number; readonly peer: PeerId; readonly start: number; readonly end: number; readonly held: HeldCommits }
+  | {
+      readonly _tag: "FetchCommits"
+      readonly rangeId: number
+      readonly peer: PeerId
+      readonly start: number
+      readonly end: number
+      readonly minEpoch: number
+      /** Digest of commit `start − 1` when already verified: the answer must link to it (checked before any block is fetched). */
+      readonly previousDigest?: Uint8Array
+    }
+  | {
+      readonly _tag: "VerifyHeld"
+      readonly rangeId: number
+      readonly peer: PeerId
+      readonly start: number
+      readonly end: number
+      readonly held: HeldCommits
+      readonly previousDigest?: Uint8Array
+    }
   | { readonly _tag: "FetchBlocks"; readonly rangeId: number; readonly chunkId: number; readonly peer: PeerId; readonly epoch: number; readonly refs: ReadonlyArray<BlockRef> }
   | { readonly _tag: "Deliver"; readonly range: Range & { readonly status: Extract<RangeStatus, { _tag: "Ready" }> } }
 
@@ -145,14 +164,35 @@ export interface BlocksOutcome {
 }
 
 /** A fresh plan at the delivered watermark. */
-export const initialPlan = (highestSyncedCommit: number, nextEpoch: number): SyncPlan => ({
+export const initialPlan = (highestSyncedCommit: number, nextEpoch: number, lastDigest?: Uint8Array): SyncPlan => ({
   nextIndex: highestSyncedCommit + 1,
   nextEpoch,
   ranges: [],
   peers: new Map(),
   nextId: 1,
-  blocksPerCommit: 0
+  blocksPerCommit: 0,
+  ...(lastDigest !== undefined ? { lastDigest } : {})
 })
+
+/** The last verified commit of a range, once its commits are verified. */
+const lastVerifiedDigest = (range: Range): Uint8Array | undefined => {
+  const status = range.status
+  if (status._tag !== "FetchingBlocks" && status._tag !== "Ready") return undefined
+  return status.commits[status.commits.length - 1]?.ref.digest
+}
+
+/**
+ * The digest range `id` must link to, when known: the last commit of the range before it (once
+ * verified), or the last delivered commit for the head range. Ranges are contiguous, so the range
+ * before it in the list ends at its start − 1.
+ */
+const previousDigestOf = (plan: SyncPlan, id: number): Uint8Array | undefined => {
+  const at = plan.ranges.findIndex((r) => r.id === id)
+  if (at < 0) return undefined
+  return at === 0 ? (plan.ranges[0]!.start === plan.nextIndex ? plan.lastDigest : undefined) : lastVerifiedDigest(plan.ranges[at - 1]!)
+}
+
+const withPreviousDigest = (digest: Uint8Array | undefined) => (digest !== undefined ? { previousDigest: digest } : {})
 
 // ---------------------------------------------------------------------------------------------------
 // Peers
@@ -330,7 +370,9 @@ export const onBlocksOutcome = (plan: SyncPlan, rangeId: number, chunkId: number
 export const onDelivered = (plan: SyncPlan, rangeId: number, nextEpoch: number): SyncPlan => {
   const head = plan.ranges[0]
   if (head === undefined || head.id !== rangeId) return plan
-  return { ...plan, ranges: plan.ranges.slice(1), nextIndex: head.end + 1, nextEpoch }
+  const lastDigest = lastVerifiedDigest(head)
+  const { lastDigest: _previous, ...rest } = plan
+  return { ...rest, ranges: plan.ranges.slice(1), nextIndex: head.end + 1, nextEpoch, ...(lastDigest !== undefined ? { lastDigest } : {}) }
 }
 
 /**
@@ -350,7 +392,9 @@ export const onWatermarkAdvanced = (plan: SyncPlan, highestSyncedCommit: number,
   const nextIndex = highestSyncedCommit + 1
   // Ranges that end below the new watermark are done; a range straddling it restarts from the watermark.
   const ranges = plan.ranges.flatMap((r): Array<Range> => (r.end < nextIndex ? [] : r.start >= nextIndex ? [r] : [{ ...r, start: nextIndex, status: queued }]))
-  return { ...plan, nextIndex, nextEpoch, ranges }
+  // The validator path wrote commits we did not verify here: their last digest is not known to the plan.
+  const { lastDigest: _stale, ...rest } = plan
+  return { ...rest, nextIndex, nextEpoch, ranges }
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -425,7 +469,7 @@ export const schedule = (
     const { peer, held } = range.status
     const isHead = range.start === next.nextIndex
     if (held.epoch === next.nextEpoch) {
-      commands.push({ _tag: "VerifyHeld", rangeId: range.id, peer, start: range.start, end: range.end, held })
+      commands.push({ _tag: "VerifyHeld", rangeId: range.id, peer, start: range.start, end: range.end, held, ...withPreviousDigest(previousDigestOf(next, range.id)) })
       next = reserve(replaceRange(next, range.id, (r) => [{ ...r, status: { _tag: "VerifyingCommits", peer } }]), peer)
     } else if (held.epoch < next.nextEpoch || isHead) {
       next = replaceRange(banPeer(next, peer, now), range.id, (r) => [{ ...r, status: queued }])
@@ -438,7 +482,15 @@ export const schedule = (
     const peer = pickPeer(next, range.start, now, config, range.id)
     if (peer === undefined) continue
     const claim = next.peers.get(peer)!.highest
-    commands.push({ _tag: "FetchCommits", rangeId: range.id, peer, start: range.start, end: Math.min(range.end, claim), minEpoch: next.nextEpoch })
+    commands.push({
+      _tag: "FetchCommits",
+      rangeId: range.id,
+      peer,
+      start: range.start,
+      end: Math.min(range.end, claim),
+      minEpoch: next.nextEpoch,
+      ...withPreviousDigest(previousDigestOf(next, range.id))
+    })
     next = reserve(replaceRange(next, range.id, (r) => [{ ...r, status: { _tag: "FetchingCommits", peer } }]), peer)
   }
 

@@ -80,7 +80,13 @@ export const BENCHES: Readonly<Record<string, (argv: ReadonlyArray<string>) => P
         ["peak RSS of the syncing node", r.peakRssMB, "MB"],
         ["cores", r.cores, ""],
         ["  node start to first peer (discovery)", r.secondsToFirstPeer, "s"],
-        ["  chain ready and fed to the servers", r.prepareSeconds, "s"]
+        ["  chain ready and fed to the servers", r.prepareSeconds, "s"],
+        ["  syncing node's CPU during sync", r.sync.freshCores, "cores"],
+        ["  its main thread busy (event-loop utilisation)", r.sync.freshMainThreadBusy * 100, "%"],
+        ["  serving nodes' CPU during sync", r.sync.serversCores, "cores"],
+        ["  other processes' CPU during sync", r.sync.otherCores, "cores (should be ~0)"],
+        ["  verifier's CPU during offline verification", r.offline.ownCores, "cores"],
+        ["  other processes' CPU during offline verification", r.offline.otherCores, "cores (should be ~0)"]
       ]
     }
   },

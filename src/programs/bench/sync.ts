@@ -17,7 +17,7 @@
 import { spawn } from "node:child_process"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { createServer } from "node:net"
-import { availableParallelism, tmpdir } from "node:os"
+import { availableParallelism, cpus, tmpdir } from "node:os"
 import { join } from "node:path"
 import { performance } from "node:perf_hooks"
 import { Context, Effect, Either, Layer, Logger, LogLevel } from "effect"
@@ -56,6 +56,19 @@ export interface SyncBenchResult {
   readonly secondsToFirstPeer: number
   /** Time to make the chain available to the servers (generation on the first run) and feed it to them. */
   readonly prepareSeconds: number
+  /** Where the CPU went during the sync, in cores (0..cores). */
+  readonly sync: SyncCpu
+  /** CPU of the offline verification, and of other processes meanwhile, in cores. */
+  readonly offline: { readonly ownCores: number; readonly otherCores: number }
+}
+
+/** CPU during the sync, in cores, and the syncing node's main-thread utilisation (0..1). */
+export interface SyncCpu {
+  readonly freshCores: number
+  readonly freshMainThreadBusy: number
+  readonly serversCores: number
+  /** Other processes of the machine: anything well above 0 means the figures are depressed by contention. */
+  readonly otherCores: number
 }
 
 /** Options of `runSyncBench`. */
@@ -74,6 +87,15 @@ const SERVERS = 3
 const OFFLINE_CONCURRENCY = 2
 /** Blocks loaded from the cache before a timed offline pass (bounds the bench's memory on long chains). */
 const OFFLINE_BATCH_BLOCKS = 20_000
+
+/** CPU time of every core of the machine, busy (ms). */
+const machineBusyMs = (): number => cpus().reduce((sum, cpu) => sum + cpu.times.user + cpu.times.nice + cpu.times.sys + cpu.times.irq, 0)
+
+/** CPU seconds of this process (every thread). */
+const ownCpuSeconds = (): number => {
+  const usage = process.cpuUsage()
+  return (usage.user + usage.system) / 1e6
+}
 
 /** The default chain length for a committee size. */
 export const defaultCommits = (validators: number): number => Math.max(1, Math.round(DEFAULT_TRANSACTIONS / (validators * TRANSACTIONS_PER_BLOCK)))
@@ -225,13 +247,19 @@ const offlineVerify = (chainConfig: ChainConfig, commits: number) =>
       const warm = rangeBatches(cachedCommits(chainConfig, Math.min(commits, 2))).next()
       if (warm.done !== true) yield* (rangeTasks(verifier, warm.value[0] as RangeWork)[0] as Effect.Effect<void>)
       let seconds = 0
+      let machineSeconds = 0
+      let ownSeconds = 0
       for (const batch of rangeBatches(cachedCommits(chainConfig, commits))) {
         const tasks = batch.flatMap((r) => rangeTasks(verifier, r))
         const begin = performance.now()
+        const machineBegin = machineBusyMs()
+        const ownBegin = ownCpuSeconds()
         yield* Effect.forEach(tasks, (task) => task, { concurrency: OFFLINE_CONCURRENCY, discard: true })
         seconds += (performance.now() - begin) / 1000
+        machineSeconds += (machineBusyMs() - machineBegin) / 1000
+        ownSeconds += ownCpuSeconds() - ownBegin
       }
-      return seconds
+      return { seconds, ownCores: ownSeconds / seconds, otherCores: Math.max(0, (machineSeconds - ownSeconds) / seconds) }
     })
   )
 
@@ -241,10 +269,17 @@ const freshNodeScript = join(import.meta.dirname, "syncFreshNode.ts")
 /** Old-space limit of the syncing node's process (MiB), as an operator would run a node. */
 const FRESH_NODE_HEAP_MB = 384
 
+/** What `syncFreshNode.ts` prints; CPU figures are over its sync window. */
 interface FreshNodeResult {
   readonly seconds: number
   readonly secondsToFirstPeer: number
   readonly peakRssMB: number
+  /** Its own CPU, in cores. */
+  readonly cpuCores: number
+  /** Its event loop's utilisation (0..1). */
+  readonly mainThreadBusy: number
+  /** The whole machine's CPU, in cores. */
+  readonly machineCores: number
 }
 
 /** Runs the syncing node in its own process; resolves with its sync time and peak RSS. */
@@ -301,12 +336,15 @@ export const runSyncBench = async (options: SyncBenchOptions = {}): Promise<Sync
         }
         const prepareSeconds = (performance.now() - prepareBegin) / 1000
 
-        const offlineVerifySeconds = yield* offlineVerify(chainConfig, commits)
+        const offline = yield* offlineVerify(chainConfig, commits)
+        // The servers are idle until the fresh node connects: their CPU over its life is their sync-time CPU.
+        const serversBegin = ownCpuSeconds()
         const fresh = yield* Effect.promise(() => runFreshNode(freshConfigFile, commits))
-        return { blocks, transactions, prepareSeconds, offlineVerifySeconds, fresh }
+        const serversCores = (ownCpuSeconds() - serversBegin) / fresh.seconds
+        return { blocks, transactions, prepareSeconds, offline, fresh, serversCores }
       })
     ).pipe(Logger.withMinimumLogLevel(LogLevel.Warning), Effect.provide(logToStderr))
-    const { blocks, transactions, prepareSeconds, offlineVerifySeconds, fresh } = await Effect.runPromise(program)
+    const { blocks, transactions, prepareSeconds, offline, fresh, serversCores } = await Effect.runPromise(program)
     return {
       validators,
       commits,
@@ -314,12 +352,19 @@ export const runSyncBench = async (options: SyncBenchOptions = {}): Promise<Sync
       transactions,
       seconds: fresh.seconds,
       transactionsPerSec: transactions / fresh.seconds,
-      offlineVerifySeconds,
-      ratio: offlineVerifySeconds / fresh.seconds,
+      offlineVerifySeconds: offline.seconds,
+      ratio: offline.seconds / fresh.seconds,
       peakRssMB: fresh.peakRssMB,
       cores: availableParallelism(),
       secondsToFirstPeer: fresh.secondsToFirstPeer,
-      prepareSeconds
+      prepareSeconds,
+      sync: {
+        freshCores: fresh.cpuCores,
+        freshMainThreadBusy: fresh.mainThreadBusy,
+        serversCores,
+        otherCores: Math.max(0, fresh.machineCores - fresh.cpuCores - serversCores)
+      },
+      offline: { ownCores: offline.ownCores, otherCores: offline.otherCores }
     }
   } finally {
     rmSync(dir, { recursive: true, force: true })

@@ -4,11 +4,12 @@
  * and `P2pBuilder.p2pLayer` wires it (gRPC + TLS, LMDB, server limits, PeerManager, discovery, sync);
  * it knows the serving nodes only as seed peers, which discovery dials.
  *
- * Prints one JSON line `{"seconds":…,"secondsToFirstPeer":…,"peakRssMB":…}`: `seconds` runs from the
+ * Prints one JSON line `{"seconds":…,"secondsToFirstPeer":…,"peakRssMB":…, CPU figures}`: `seconds` runs from the
  * first connected peer (discovery's first round starts at a random point of its first tick, which is
  * discovery's business, not sync's) to the `commits`-th commit delivered by `StateSync.commits`.
  * argv: config file, commits.
  */
+import { cpus } from "node:os"
 import { performance } from "node:perf_hooks"
 import { Context, Effect, Layer, Logger, LogLevel, Option, Stream } from "effect"
 import { Network } from "../../services/Network.js"
@@ -18,6 +19,10 @@ import { p2pLayer } from "../node/P2pBuilder.js"
 
 const [configFile, commitsText] = process.argv.slice(2) as [string, string]
 const commits = Number(commitsText)
+/** CPU time of every core of the machine, busy (ms). */
+const machineBusyMs = (): number => cpus().reduce((sum, cpu) => sum + cpu.times.user + cpu.times.nice + cpu.times.sys + cpu.times.irq, 0)
+/** `SOMA_SYNC_BENCH_TRACE=1`: one line per delivered commit on stderr (when, which), to see stalls. */
+const trace = process.env["SOMA_SYNC_BENCH_TRACE"] === "1"
 
 const program = Effect.gen(function* () {
   const config = yield* loadNodeConfig(configFile)
@@ -36,8 +41,27 @@ const program = Effect.gen(function* () {
     )
   }
   const firstPeer = performance.now()
-  yield* sync.commits(1).pipe(Stream.take(commits), Stream.runDrain)
-  return { seconds: (performance.now() - firstPeer) / 1000, secondsToFirstPeer: (firstPeer - begin) / 1000 }
+  const machineBegin = machineBusyMs()
+  const cpuBegin = process.cpuUsage()
+  const loopBegin = performance.eventLoopUtilization()
+  yield* sync.commits(1).pipe(
+    Stream.take(commits),
+    Stream.tap((subDag) =>
+      trace
+        ? Effect.sync(() => console.error(`trace ${((performance.now() - firstPeer) / 1000).toFixed(2)} s: commit ${subDag.commitRef.index} (epoch ${subDag.epoch})`))
+        : Effect.void
+    ),
+    Stream.runDrain
+  )
+  const seconds = (performance.now() - firstPeer) / 1000
+  const cpu = process.cpuUsage(cpuBegin)
+  return {
+    seconds,
+    secondsToFirstPeer: (firstPeer - begin) / 1000,
+    cpuCores: (cpu.user + cpu.system) / 1e6 / seconds,
+    mainThreadBusy: performance.eventLoopUtilization(loopBegin).utilization,
+    machineCores: (machineBusyMs() - machineBegin) / 1000 / seconds
+  }
 }).pipe(
   Effect.scoped,
   Logger.withMinimumLogLevel(LogLevel.Warning),

@@ -2,6 +2,8 @@ import { describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
 import type { VerifiedBlock } from "../../../src/domain/block.js"
 import type { PeerId } from "../../../src/domain/PeerId.js"
+import { toHex } from "../../../src/domain/bytes.js"
+import { ZERO_DIGEST } from "../../../src/domain/primitives.js"
 import { blockRefKey } from "../../../src/domain/refs.js"
 import { ChainGenerator, type GeneratedCommit } from "../../../src/domain/testkit/chain.js"
 import { SeededRandom } from "../../../src/domain/testkit/rng.js"
@@ -58,8 +60,9 @@ interface Outstanding {
  */
 const drive = (behaviours: ReadonlyArray<Behaviour>, height: number, seed: number, window: number, maxBlocksHeld = 1_000_000) => {
   const rng = new SeededRandom(seed)
-  let plan = initialPlan(0, 0)
+  let plan = initialPlan(0, 0, ZERO_DIGEST)
   let now = 0
+  let linked = 0
   const peers = behaviours.map((_, i) => peer(i + 1))
   behaviours.forEach((b, i) => {
     plan = onPeerHeights(plan, peers[i]!, b === "liar" ? height + 10_000 : height, 0, now)
@@ -85,6 +88,12 @@ const drive = (behaviours: ReadonlyArray<Behaviour>, height: number, seed: numbe
         plan = onDelivered(plan, range.id, nextEpoch)
       } else {
         expect(plan.peers.get(command.peer)!.bannedUntil).toBeLessThanOrEqual(now)
+        // A range is linked to its predecessor when that one is verified: the digest it must chain to.
+        if (command._tag === "FetchCommits" && command.previousDigest !== undefined) {
+          const expected = command.start === 1 ? ZERO_DIGEST : CHAIN[command.start - 2]!.subDag.commitRef.digest
+          expect(toHex(command.previousDigest)).toBe(toHex(expected))
+          linked++
+        }
         outstanding.push({ command })
       }
     }
@@ -132,13 +141,15 @@ const drive = (behaviours: ReadonlyArray<Behaviour>, height: number, seed: numbe
       plan = onBlocksOutcome(plan, command.rangeId, command.chunkId, command.peer, outcome, now)
     }
   }
-  return { delivered, plan, now, answered }
+  return { delivered, plan, now, answered, linked }
 }
 
 describe("sync plan", () => {
   it("honest peers: delivers exactly 1..height in order across epoch boundaries", () => {
-    const { delivered } = drive(["honest", "honest", "honest"], 250, 1, 8)
+    const { delivered, linked } = drive(["honest", "honest", "honest"], 250, 1, 8)
     expect(delivered).toEqual(Array.from({ length: 250 }, (_, i) => i + 1))
+    // The head range links to the start, later ones to their verified predecessor (checked in drive).
+    expect(linked).toBeGreaterThanOrEqual(2)
   })
 
   it("opens one range until it knows how big commits are, then only as many as the block budget allows", () => {
