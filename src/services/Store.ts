@@ -119,6 +119,11 @@ export interface StoreService {
   readonly watermarks: Effect.Effect<Watermarks, StoreError>
   /** The stored blocks among `refs` (matched by digest), in the order asked; missing ones are left out. */
   readonly getBlocks: (refs: ReadonlyArray<BlockRef>) => Effect.Effect<ReadonlyArray<VerifiedBlock>, StoreError>
+  /**
+   * The canonical bytes of the stored blocks among `refs`, in the order asked, missing ones left out:
+   * what serving sends, read without decoding (a block is decoded only by those who use its fields).
+   */
+  readonly getBlockBytes: (refs: ReadonlyArray<BlockRef>) => Effect.Effect<ReadonlyArray<Uint8Array>, StoreError>
   /** The commit at `index`, if stored. */
   readonly getCommit: (index: number) => Effect.Effect<Option.Option<VerifiedCommit>, StoreError>
   /** Stored commits with `from ≤ index ≤ to`, ascending, at most `min(limit, MAX_SCAN_LIMIT)`. */

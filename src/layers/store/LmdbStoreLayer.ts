@@ -208,6 +208,13 @@ const storeOn = (env: Env): StoreService => {
   return {
     watermarks: read("watermarks", readWatermarks),
     getBlocks: (refs) => read("getBlocks", () => readBlocks(refs)),
+    getBlockBytes: (refs) =>
+      read("getBlockBytes", () =>
+        refs.flatMap((ref) => {
+          const bytes = get("blocks", ref.digest)
+          return bytes === undefined ? [] : [bytes]
+        })
+      ),
     getCommit: (index) => read("getCommit", () => Option.fromNullable(readCommit(index))),
     scanCommits: (from, to, limit) =>
       read("scanCommits", () => {

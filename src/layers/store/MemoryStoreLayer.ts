@@ -116,6 +116,7 @@ export const makeMemoryStore: Effect.Effect<StoreService> = Effect.map(Ref.make(
   return {
     watermarks: read(watermarksOf),
     getBlocks: (refs) => read((state) => getBlocks(state, refs)),
+    getBlockBytes: (refs) => read((state) => getBlocks(state, refs).map((b) => b.bytes)),
     getCommit: (index) => read((state) => HashMap.get(state.commits, index)),
     scanCommits: (from, to, limit) =>
       read((state) => {

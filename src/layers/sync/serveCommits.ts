@@ -98,19 +98,19 @@ export const serveFetchBlocks = (
   refs: ReadonlyArray<BlockRef>
 ): Effect.Effect<ReadonlyArray<ReadonlyArray<Uint8Array>>, StoreError> =>
   Effect.gen(function* () {
-    const blocks = yield* store.getBlocks(refs.slice(0, MAX_BLOCKS_PER_FETCH))
+    const blocks = yield* store.getBlockBytes(refs.slice(0, MAX_BLOCKS_PER_FETCH))
     const messages: Array<Array<Uint8Array>> = []
     let current: Array<Uint8Array> = []
     let bytes = 0
     for (const b of blocks) {
-      if (b.bytes.length > RESPONSE_PAYLOAD_BUDGET) continue
-      if (bytes + b.bytes.length > RESPONSE_PAYLOAD_BUDGET) {
+      if (b.length > RESPONSE_PAYLOAD_BUDGET) continue
+      if (bytes + b.length > RESPONSE_PAYLOAD_BUDGET) {
         messages.push(current)
         current = []
         bytes = 0
       }
-      current.push(b.bytes)
-      bytes += b.bytes.length
+      current.push(b)
+      bytes += b.length
     }
     if (current.length > 0) messages.push(current)
     return messages

@@ -215,6 +215,18 @@ export const storeContract = (label: string, fresh: () => Layer.Layer<Store, Sto
         })
       ))
 
+    it.effect("block bytes are served as stored, in the order asked, missing ones left out", () =>
+      run(
+        Effect.gen(function* () {
+          const store = yield* genesisThen(0)
+          yield* store.writeCommits(commits(1, 3), { extraBlocks: commitAt(3).certifierBlocks })
+          const stored = commits(2, 3).flatMap((c) => c.subDag.blocks).reverse()
+          const missing = commitAt(5).subDag.blocks[0]!
+          const bytes = yield* store.getBlockBytes([stored[0]!.ref, missing.ref, ...stored.slice(1).map((b) => b.ref)])
+          expect(bytes.map(hexOf)).toEqual(stored.map((b) => hexOf(b.bytes)))
+        })
+      ))
+
     it.effect("commit votes are recorded from every stored block", () =>
       run(
         Effect.gen(function* () {
