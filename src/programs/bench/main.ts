@@ -100,13 +100,17 @@ export const BENCHES: Readonly<Record<string, (argv: ReadonlyArray<string>) => P
         poolVerifyPerSec: r.poolVerifyPerSec,
         poolSpeedup: r.poolSpeedup,
         blake2bMBPerSec: r.blake2bMBPerSec,
-        blockDecodePerSec: r.blockDecodePerSec
+        blockDecodePerSec: r.blockDecodePerSec,
+        blsCertificatesPerSec: r.blsCertificatesPerSec,
+        ed25519MultisigCertificatesPerSec: r.ed25519MultisigCertificatesPerSec
       },
       table: [
         ["noble verify (1 thread)", r.nobleVerifyPerSec, "verifies/s"],
         ["native verify (1 thread, sync)", r.nativeVerifyPerSec, "verifies/s"],
         [`pool verifyMany (${r.workers} workers, batches of 4096)`, r.poolVerifyPerSec, "verifies/s"],
         ["pool speedup over native", r.poolSpeedup, "x"],
+        ["BLS certificates 67/100 (pool, batches of 256)", r.blsCertificatesPerSec, "certs/s"],
+        ["Ed25519 multisig certificates (67 sigs, pool; the old design)", r.ed25519MultisigCertificatesPerSec, "certs/s"],
         ["  main thread busy during pool", r.poolMainThreadBusy * 100, "%"],
         ["libuv callback verify (alternative)", r.libuvVerifyPerSec, "verifies/s"],
         ["  main thread busy during libuv", r.libuvMainThreadBusy * 100, "%"],
