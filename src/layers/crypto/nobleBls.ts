@@ -20,6 +20,7 @@ import { bls12_381 } from "@noble/curves/bls12-381.js"
 import { extract, expand } from "@noble/hashes/hkdf.js"
 import { sha256 } from "@noble/hashes/sha2.js"
 import type { AggregateItem, BlsKeypair, BlsKeySet } from "../../services/Crypto.js"
+import { bytesEqual } from "../../domain/bytes.js"
 
 /** The POP ciphersuite's hash-to-G2 domain separation tag. */
 export const BLS_POP_DST = "BLS_SIG_BLS12381G2_XMD:SHA-256_SSWU_RO_POP_"
@@ -52,11 +53,6 @@ const bigIntToBytesBE = (n: bigint, length: number): Uint8Array => {
   return out
 }
 
-const equalBytes = (a: Uint8Array, b: Uint8Array): boolean => {
-  if (a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
-}
 
 /**
  * IETF KeyGen (draft-irtf-cfrg-bls-signature-04 §2.3) with an empty key_info:
@@ -132,7 +128,7 @@ const decodedKeySet = (keySet: BlsKeySet): DecodedKeySet => {
   if (
     cached !== undefined &&
     cached.keys.length === keySet.keys.length &&
-    cached.keys.every((key, k) => equalBytes(key, keySet.keys[k]!))
+    cached.keys.every((key, k) => bytesEqual(key, keySet.keys[k]!))
   ) {
     keySets.delete(keySet.id)
     keySets.set(keySet.id, cached)

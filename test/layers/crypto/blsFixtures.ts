@@ -6,6 +6,7 @@
  */
 import { aggregateSignatures, SecretKey, Signature } from "@chainsafe/blst"
 import { bls12_381 } from "@noble/curves/bls12-381.js"
+import { signersBitmap, signersOf } from "../../../src/domain/certificate.js"
 import type { AggregateItem, BlsKeySet } from "../../../src/services/Crypto.js"
 
 const { Fp, Fp2 } = bls12_381.fields
@@ -51,18 +52,9 @@ export const withKey = (keySet: BlsKeySet, index: number, key: Uint8Array, id = 
 })
 
 /** The signer bitmap over `n` keys with the bits of `indices` set (⌈n/8⌉ bytes). */
-export const bitmapOf = (n: number, indices: Iterable<number>): Uint8Array => {
-  const bitmap = new Uint8Array(Math.ceil(n / 8))
-  for (const i of indices) bitmap[i >> 3] = (bitmap[i >> 3] ?? 0) | (1 << (i & 7))
-  return bitmap
-}
+export const bitmapOf = (n: number, indices: Iterable<number>): Uint8Array => signersBitmap(indices, n)
 
-/** The indices whose bits are set in `bitmap`. */
-export const signersOf = (bitmap: Uint8Array): ReadonlyArray<number> => {
-  const out: Array<number> = []
-  for (let i = 0; i < bitmap.length * 8; i++) if (((bitmap[i >> 3] ?? 0) >> (i & 7)) & 1) out.push(i)
-  return out
-}
+export { signersOf }
 
 /** The aggregate of 96-byte signatures (blst). */
 export const aggregate = (signatures: ReadonlyArray<Uint8Array>): Uint8Array =>
