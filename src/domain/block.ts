@@ -88,7 +88,24 @@ export const blockSigningMessage = (block: Block): Uint8Array =>
  * concatenation, so `bcs(Block)` is everything before the 64-byte signature.
  */
 export const blockSigningMessageOfBytes = (signedBlockBytes: Uint8Array): Uint8Array =>
-  intentMessage(IntentScope.ConsensusBlock, blake2b256(signedBlockBytes.subarray(0, signedBlockBytes.length - 64)))
+  blockSigningMessageOfBlockBytes(signedBlockBytes.subarray(0, signedBlockBytes.length - 64))
+
+/** The signing message of a block from its own canonical bytes `bcs(Block)`. */
+export const blockSigningMessageOfBlockBytes = (blockBytes: Uint8Array): Uint8Array =>
+  intentMessage(IntentScope.ConsensusBlock, blake2b256(blockBytes))
+
+/**
+ * Signs a block once encoded: `sign` gets the signing message, and the signed block's canonical bytes
+ * are `bcs(Block) || signature` (BCS is a concatenation), so the block is encoded once.
+ */
+export const signBlockBytes = (block: Block, sign: (message: Uint8Array) => Uint8Array): { signed: SignedBlock; bytes: Uint8Array } => {
+  const blockBytes = encodeBlock(block)
+  const signature = sign(blockSigningMessageOfBlockBytes(blockBytes))
+  const bytes = new Uint8Array(blockBytes.length + signature.length)
+  bytes.set(blockBytes)
+  bytes.set(signature, blockBytes.length)
+  return { signed: { block, signature }, bytes }
+}
 
 /** Bytes an authority signs to endorse the next committee. */
 export const epochChangeSigningMessage = (nextCommitteeDigest: Uint8Array): Uint8Array =>

@@ -18,7 +18,7 @@
  * It is a synchronous generator: commits are produced one at a time and only a few rounds of blocks
  * are kept, so 100k blocks never sit in memory together.
  */
-import { blockRefOf, blockSigningMessage, encodeSignedBlock, epochChangeSigningMessage, markVerifiedBlock, type Block, type EndOfEpochData, type VerifiedBlock } from "../block.js"
+import { blockRefOf, epochChangeSigningMessage, markVerifiedBlock, signBlockBytes, type Block, type EndOfEpochData, type VerifiedBlock } from "../block.js"
 import { committedSubDag, encodeCommit, markVerifiedCommit, type Commit, type CommittedSubDag } from "../commit.js"
 import { signersBitmap } from "../certificate.js"
 import { committeeDigest, proofOfPossessionMessage, quorumThreshold, type Authority, type Committee } from "../committee.js"
@@ -179,9 +179,8 @@ export class ChainGenerator {
 
   /** Signs a block with its author's protocol key. */
   signBlock(block: Block): VerifiedBlock {
-    const signature = this.protocolSigner(block.epoch, block.author).sign(blockSigningMessage(block))
-    const signed = { block, signature }
-    const bytes = encodeSignedBlock(signed)
+    const signer = this.protocolSigner(block.epoch, block.author)
+    const { signed, bytes } = signBlockBytes(block, (message) => signer.sign(message))
     return markVerifiedBlock(signed, bytes, blockRefOf(block, bytes))
   }
 
