@@ -18,6 +18,12 @@ export const DEFAULT_RANGE_WINDOW = 8
  * fetches, and ≈ 100 MB at 10 certified transactions per block — whatever the chain's length.
  */
 export const DEFAULT_MAX_BLOCKS_HELD = 3_000
+/**
+ * Ranges sized so that this many fit the block budget (at most 100 commits each): three keep one range
+ * fetching, one verifying and one being written, whatever the commit size — at 10 validators that is
+ * 100 commits per range, at 100 validators (≈ 100 blocks per commit) 10.
+ */
+export const RANGES_PER_BUDGET = 3
 /** Block chunks in flight at once across all peers: enough to overlap network and verification. */
 export const DEFAULT_BLOCK_CHUNKS_IN_FLIGHT = 6
 /** Requests one peer serves us at once: spreads load and stops one slow peer holding several ranges. */

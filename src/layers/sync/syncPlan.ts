@@ -24,7 +24,8 @@ import {
   DEFAULT_RANGE_WINDOW,
   MAX_BLOCKS_PER_FETCH,
   MAX_COMMITS_PER_RANGE,
-  MAX_REQUESTS_PER_PEER
+  MAX_REQUESTS_PER_PEER,
+  RANGES_PER_BUDGET
 } from "./constants.js"
 
 /** What we believe about a peer, for sync. Claims are hints: a peer that cannot serve them is penalised. */
@@ -277,12 +278,22 @@ const blockRefsOf = (commits: ReadonlyArray<VerifiedCommit>): Array<BlockRef> =>
   return out
 }
 
-const fetchingBlocks = (servedBy: PeerId, commits: ReadonlyArray<VerifiedCommit>, certifiers: ReadonlyArray<VerifiedBlock>): RangeStatus => {
-  // Certifier blocks are verified already; the next range's first commit usually lists some of them.
+/** The verified certifier blocks a range holds (they certify its last commit). */
+const certifiersOf = (range: Range | undefined): ReadonlyArray<VerifiedBlock> =>
+  range !== undefined && (range.status._tag === "FetchingBlocks" || range.status._tag === "Ready") ? range.status.certifiers : []
+
+const fetchingBlocks = (
+  servedBy: PeerId,
+  commits: ReadonlyArray<VerifiedCommit>,
+  certifiers: ReadonlyArray<VerifiedBlock>,
+  alreadyVerified: ReadonlyArray<VerifiedBlock>
+): RangeStatus => {
+  // Blocks verified already are not fetched again: the certifiers of the range before (they vote for
+  // its last commit, so this range's first commit lists them) and our own.
   const have = new Map<string, VerifiedBlock>()
   const wanted = blockRefsOf(commits)
   const wantedKeys = new Set(wanted.map(blockRefKey))
-  for (const b of certifiers) if (wantedKeys.has(blockRefKey(b.ref))) have.set(blockRefKey(b.ref), b)
+  for (const b of [...alreadyVerified, ...certifiers]) if (wantedKeys.has(blockRefKey(b.ref))) have.set(blockRefKey(b.ref), b)
   return readyIfComplete({
     _tag: "FetchingBlocks",
     servedBy,
@@ -319,7 +330,8 @@ export const onCommitsOutcome = (plan: SyncPlan, rangeId: number, peer: PeerId, 
       if (coveredEnd < range.start || coveredEnd > range.end) return { ...next, ranges: next.ranges.map((r) => (r.id === rangeId ? { ...r, status: queued } : r)) }
       // A shorter answer (epoch boundary, or the peer's height): the rest becomes a new queued range.
       const rest: Array<Range> = coveredEnd < range.end ? [{ id: next.nextId, start: coveredEnd + 1, end: range.end, status: queued }] : []
-      const withRest = replaceRange(next, rangeId, (r) => [{ ...r, end: coveredEnd, status: fetchingBlocks(peer, outcome.commits, outcome.certifiers) }, ...rest])
+      const before = certifiersOf(next.ranges[next.ranges.findIndex((r) => r.id === rangeId) - 1])
+      const withRest = replaceRange(next, rangeId, (r) => [{ ...r, end: coveredEnd, status: fetchingBlocks(peer, outcome.commits, outcome.certifiers, before) }, ...rest])
       return { ...withRest, nextId: next.nextId + rest.length }
     }
     case "NeedsCommittee": {
@@ -447,15 +459,21 @@ export const schedule = (
 
   // 1. Open ranges up to the window, the target and the block budget. A range whose commits are not
   //    verified yet is counted at the largest blocks-per-commit seen so far; until one has been seen,
-  //    only one range opens (its size is unknown).
+  //    only one range opens (its size is unknown). Once it is known, ranges are sized so that
+  //    RANGES_PER_BUDGET of them fit the budget: with large commits (100 validators ≈ 100 blocks each)
+  //    ranges of 100 commits would hold 10,000 blocks, and one range at a time means fetching,
+  //    verifying and writing one after the other instead of side by side.
   const target = targetHeight(next, now)
   const ranges = [...next.ranges]
   let nextId = next.nextId
   let lastEnd = ranges.length > 0 ? ranges[ranges.length - 1]!.end : next.nextIndex - 1
   const perCommit = next.blocksPerCommit > 0 ? next.blocksPerCommit : Number.POSITIVE_INFINITY
+  const rangeCommits = Number.isFinite(perCommit)
+    ? Math.max(1, Math.min(MAX_COMMITS_PER_RANGE, Math.floor(config.maxBlocksHeld / (RANGES_PER_BUDGET * perCommit))))
+    : MAX_COMMITS_PER_RANGE
   let projected = ranges.reduce((n, r) => n + blocksHeldBy(r, perCommit), 0)
-  while (ranges.length < config.window && lastEnd < target && (ranges.length === 0 || projected + MAX_COMMITS_PER_RANGE * perCommit <= config.maxBlocksHeld)) {
-    const end = Math.min(lastEnd + MAX_COMMITS_PER_RANGE, target)
+  while (ranges.length < config.window && lastEnd < target && (ranges.length === 0 || projected + rangeCommits * perCommit <= config.maxBlocksHeld)) {
+    const end = Math.min(lastEnd + rangeCommits, target)
     ranges.push({ id: nextId++, start: lastEnd + 1, end, status: queued })
     projected += (end - lastEnd) * (Number.isFinite(perCommit) ? perCommit : 0)
     lastEnd = end

@@ -165,6 +165,29 @@ describe("sync plan", () => {
     expect(second.plan.ranges.length).toBeLessThanOrEqual(3)
   })
 
+  it("with large commits (100 validators: ≈ 100 blocks each) ranges shrink so that three fit the block budget", () => {
+    let plan = { ...initialPlan(0, 0), blocksPerCommit: 100 }
+    plan = onPeerHeights(plan, peer(1), 10_000, 0, 0)
+    const { plan: after } = schedule(plan, 0, { window: 8, blockChunksInFlight: 3, maxRequestsPerPeer: 100, maxBlocksHeld: 3_000 })
+    expect(after.ranges.map((r) => r.end - r.start + 1)).toEqual([10, 10, 10])
+  })
+
+  it("the certifiers of a verified range are not fetched again for the next range, whose first commit lists them", () => {
+    let plan = onPeerHeights({ ...initialPlan(0, 0), blocksPerCommit: 4 }, peer(1), 20, 0, 0)
+    const config = { window: 2, blockChunksInFlight: 8, maxRequestsPerPeer: 100, maxBlocksHeld: 24 }
+    const first = schedule(plan, 0, config)
+    const fetches = first.commands.filter((c) => c._tag === "FetchCommits")
+    expect(fetches.map((f) => [f.start, f.end])).toEqual([[1, 2], [3, 4]])
+    const answer = (f: (typeof fetches)[number]) => commitsAnswer("honest", first.plan, f.start, f.end, new SeededRandom(1))
+    plan = onCommitsOutcome(first.plan, fetches[0]!.rangeId, peer(1), answer(fetches[0]!), 1)
+    plan = onCommitsOutcome(plan, fetches[1]!.rangeId, peer(1), answer(fetches[1]!), 1)
+    const certifiersOfFirst = new Set(CHAIN[1]!.certifierBlocks.map((b) => blockRefKey(b.ref)))
+    const listedBySecond = CHAIN[2]!.subDag.commit.commit.blocks.map(blockRefKey).filter((k) => certifiersOfFirst.has(k))
+    expect(listedBySecond.length).toBeGreaterThan(0)
+    const asked = schedule(plan, 1, config).commands.flatMap((c) => (c._tag === "FetchBlocks" ? c.refs.map(blockRefKey) : []))
+    expect(asked.filter((k) => certifiersOfFirst.has(k))).toEqual([])
+  })
+
   it("opens no more ranges than the window, whatever height a liar claims", () => {
     // Commit sizes already known (so the block budget is not what limits it here).
     let plan = { ...initialPlan(0, 0), blocksPerCommit: 4 }
