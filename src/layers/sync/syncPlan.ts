@@ -22,7 +22,7 @@ import {
   DEFAULT_BLOCK_CHUNKS_IN_FLIGHT,
   DEFAULT_MAX_BLOCKS_HELD,
   DEFAULT_RANGE_WINDOW,
-  MAX_BLOCKS_PER_FETCH,
+  BLOCKS_PER_CHUNK,
   MAX_COMMITS_PER_RANGE,
   MAX_REQUESTS_PER_PEER,
   RANGES_PER_BUDGET
@@ -521,7 +521,7 @@ export const schedule = (
     while (status.pending.length > 0 && chunksInFlight < config.blockChunksInFlight) {
       const peer = pickPeer(next, range.end, now, config, id)
       if (peer === undefined) break
-      const refs = status.pending.slice(0, MAX_BLOCKS_PER_FETCH)
+      const refs = status.pending.slice(0, BLOCKS_PER_CHUNK)
       const chunkId = id++
       const chunks = new Map(status.chunks)
       chunks.set(chunkId, { peer, refs })
