@@ -1,31 +1,29 @@
 /**
- * A node that serves and syncs commits over real gRPC with an LMDB store: network + store + native
- * crypto + verifier + state sync, wired in one scope. Used by the sync benchmark and the end-to-end
- * tests; the node program's P2pBuilder composes the same layers with discovery added.
+ * Full nodes for tests and benchmarks that serve and sync commits over real gRPC with an LMDB store,
+ * wired by `P2pBuilder` as the node program is (server limits, PeerManager and discovery included), so
+ * what tests exercise is the node as shipped.
  */
 import { join } from "node:path"
 import { Context, Effect, Layer, type Scope } from "effect"
+import { toHex } from "../domain/bytes.js"
 import { peerIdFromPublicKey, type PeerId } from "../domain/PeerId.js"
 import type { GeneratedCommit } from "../domain/testkit/chain.js"
 import { deriveSeed, TestSigner } from "../domain/testkit/keys.js"
 import type { Ed25519Keypair } from "../services/Crypto.js"
-import { Crypto } from "../services/Crypto.js"
-import { makeNodeCrypto } from "../layers/crypto/NodeCryptoLayer.js"
-import { makeGrpcNetwork } from "../layers/network/grpc/GrpcNetworkLayer.js"
-import { makeLmdbStore } from "../layers/store/LmdbStoreLayer.js"
-import { makeStateSync, type SyncConfig } from "../layers/sync/SyncLayer.js"
-import { VerifierLayer } from "../layers/verifier/VerifierLayer.js"
 import { Network, type ListenFailed, type NetworkService } from "../services/Network.js"
-import type { StateSyncService } from "../services/StateSync.js"
+import { StateSync, type StateSyncService } from "../services/StateSync.js"
 import { Store, type StoreError, type StoreInconsistency, type StoreService, type TrustedCheckpoint } from "../services/Store.js"
-import { Verifier, type CommitteeInvalid } from "../services/Verifier.js"
+import type { CommitteeInvalid } from "../services/Verifier.js"
+import type { NodeConfig } from "./node/NodeConfig.js"
+import { p2pLayer } from "./node/P2pBuilder.js"
 
 /** What a sync node needs. */
 export interface SyncNodeConfig {
   readonly keypair: Ed25519Keypair
   readonly listenAddress: string
   readonly storePath: string
-  readonly sync: SyncConfig
+  /** Where an empty store starts: genesis (`commitRef.index` 0) or a trusted checkpoint. */
+  readonly sync: { readonly start: TrustedCheckpoint }
   readonly plaintext?: boolean
 }
 
@@ -36,19 +34,39 @@ export interface SyncNode {
   readonly sync: StateSyncService
 }
 
-/** Starts a sync node in the current scope; closing the scope stops it and closes its store. */
+/** The node configuration of a full node that knows no peer yet (tests and benches dial for it). */
+const fullNodeConfig = (config: SyncNodeConfig): NodeConfig => {
+  const start = config.sync.start
+  return {
+    role: "FullNode",
+    networkKey: toHex(config.keypair.seed),
+    listenAddress: config.listenAddress,
+    seedPeers: [],
+    allowlistedPeers: [],
+    storagePath: config.storePath,
+    genesisCommittee: start.committee,
+    ...(start.commitRef.index > 0 ? { trustedCheckpoint: start } : {}),
+    genesisBalances: [],
+    plaintext: config.plaintext === true,
+    logLevel: "info",
+    discovery: {},
+    sync: {},
+    limits: {}
+  }
+}
+
+/**
+ * Starts a full node in the current scope, wired by `P2pBuilder` exactly as the node program wires it
+ * (gRPC with TLS unless `plaintext`, LMDB, the P2P server's limits, PeerManager, discovery, state
+ * sync); closing the scope stops it and closes its store.
+ */
 export const startSyncNode = (config: SyncNodeConfig): Effect.Effect<SyncNode, ListenFailed | StoreError | CommitteeInvalid, Scope.Scope> =>
   Effect.gen(function* () {
-    const crypto = yield* makeNodeCrypto()
-    const verifierContext = yield* Layer.build(VerifierLayer.pipe(Layer.provide(Layer.succeed(Crypto, crypto))))
-    const network = yield* makeGrpcNetwork({ keypair: config.keypair, listenAddress: config.listenAddress, ...(config.plaintext === true ? { plaintext: true } : {}) })
-    const store = yield* makeLmdbStore(config.storePath)
-    const sync = yield* makeStateSync(config.sync).pipe(
-      Effect.provideService(Network, network),
-      Effect.provideService(Store, store),
-      Effect.provideService(Verifier, Context.get(verifierContext, Verifier))
+    const context = yield* Layer.build(p2pLayer(fullNodeConfig(config))).pipe(
+      // Our own constant knobs: a bad one is a bug here, not an input error.
+      Effect.catchTags({ InvalidDiscoveryConfig: Effect.die, InvalidP2pServerConfig: Effect.die })
     )
-    return { network, store, sync }
+    return { network: Context.get(context, Network), store: Context.get(context, Store), sync: Context.get(context, StateSync) }
   })
 
 /** A serving node started by `startServingNodes`: where to dial it, and the node itself. */
