@@ -1,20 +1,14 @@
 /**
  * The executor's genesis: validation, its digest (stored so that a restart with another genesis is
- * refused rather than silently mixed), the first write, and a builder from a `ChainGenerator`.
+ * refused rather than silently mixed), and the first write. (The genesis of a generated chain is built in
+ * `src/testkit/executorGenesis.ts`.)
  */
 import { Either } from "effect"
 import { compareBytes, concatBytes, toHex, u64LE } from "../../domain/bytes.js"
 import { committeeDigest } from "../../domain/committee.js"
 import { blake2b256 } from "../../domain/hash.js"
-import { GENESIS_ACCOUNT_BALANCE, type ChainGenerator } from "../../domain/testkit/chain.js"
 import { GenesisMismatch, type ExecutorGenesis } from "../../services/CommitExecutor.js"
 import { balanceKey, encodeEpochRecord, encodeNumber, epochKey, META } from "./records.js"
-
-/** The genesis of a generated chain: every account starts with `balance` (default `GENESIS_ACCOUNT_BALANCE`). */
-export const genesisFromChain = (chain: ChainGenerator, balance: number = GENESIS_ACCOUNT_BALANCE): ExecutorGenesis => ({
-  committee: chain.committee(0),
-  balances: Array.from({ length: chain.accountCount }, (_, i) => [chain.accountSigner(i).publicKey, balance] as const)
-})
 
 /** The genesis balances sorted by account, checked: 32-byte accounts, each once, amounts and total safe integers. */
 const checkedBalances = (genesis: ExecutorGenesis): Either.Either<ReadonlyArray<readonly [Uint8Array, number]>, GenesisMismatch> => {

@@ -6,7 +6,7 @@
 import { Either } from "effect"
 import { decodeSignedBlock } from "../../domain/block.js"
 import { blake2b256 } from "../../domain/hash.js"
-import { ChainGenerator } from "../../domain/testkit/chain.js"
+import { ChainGenerator } from "../../testkit/chain.js"
 
 const SAMPLE_COMMITS = 12
 const RUN_MS = 1_000

@@ -8,8 +8,8 @@
 import { Effect, Layer, Logger, LogLevel } from "effect"
 import { makeNodeCrypto } from "../../layers/crypto/NodeCryptoLayer.js"
 import { DISCOVERY_TICK_MS, TARGET_CONNECTIONS } from "../../layers/discovery/config.js"
-import { convergence, makeSimDiscoveryWorld } from "../../layers/discovery/testkit/simWorld.js"
-import { makeVirtualTime } from "../../layers/discovery/testkit/virtualTime.js"
+import { convergence, makeSimDiscoveryWorld } from "../../testkit/discovery/simWorld.js"
+import { makeVirtualTime } from "../../testkit/discovery/virtualTime.js"
 import { SimNetwork } from "../../layers/network/sim/SimNetwork.js"
 import { Crypto } from "../../services/Crypto.js"
 

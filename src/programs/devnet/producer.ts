@@ -5,7 +5,7 @@
  * behind (restarted, slow) simply finds the commit already synced from its peers.
  */
 import { Effect, Schedule } from "effect"
-import { ChainGenerator, type ChainConfig } from "../../domain/testkit/chain.js"
+import { ChainGenerator, type ChainConfig } from "../../testkit/chain.js"
 import type { StateSyncService } from "../../services/StateSync.js"
 
 /** The loopback address of devnet node `i` (also what the committee lists for validator `i`). */

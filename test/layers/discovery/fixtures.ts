@@ -6,7 +6,7 @@
 import { Effect, Fiber, Layer, type Scope } from "effect"
 import { makeNodeCrypto } from "../../../src/layers/crypto/NodeCryptoLayer.js"
 import { SimNetwork, type SimNetworkConfig } from "../../../src/layers/network/sim/SimNetwork.js"
-import { makeVirtualTime, type VirtualTime } from "../../../src/layers/discovery/testkit/virtualTime.js"
+import { makeVirtualTime, type VirtualTime } from "../../../src/testkit/discovery/virtualTime.js"
 import { Crypto } from "../../../src/services/Crypto.js"
 
 /** Native crypto with every batch verified inline (deterministic under virtual time). */

@@ -5,7 +5,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Layer } from "effect"
 import { peerIdFromPublicKey, type PeerId } from "../../../src/domain/PeerId.js"
-import { deriveSeed } from "../../../src/domain/testkit/keys.js"
+import { deriveSeed } from "../../../src/testkit/keys.js"
 import { NodeCryptoLayer } from "../../../src/layers/crypto/NodeCryptoLayer.js"
 import { DiscoveryLayer } from "../../../src/layers/discovery/DiscoveryLayer.js"
 import { PeerManagerLayer } from "../../../src/layers/discovery/PeerManagerLayer.js"

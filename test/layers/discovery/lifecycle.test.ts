@@ -5,7 +5,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Logger } from "effect"
 import { DISCOVERY_TICK_MS } from "../../../src/layers/discovery/config.js"
-import { makeSimDiscoveryWorld } from "../../../src/layers/discovery/testkit/simWorld.js"
+import { makeSimDiscoveryWorld } from "../../../src/testkit/discovery/simWorld.js"
 import type { SimTraceEvent } from "../../../src/layers/network/sim/SimNetwork.js"
 import { Crypto } from "../../../src/services/Crypto.js"
 import { onVirtualTime } from "./fixtures.js"

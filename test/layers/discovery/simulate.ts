@@ -6,7 +6,7 @@ import { Effect } from "effect"
 import { encodeSignedNodeInfo, type SignedNodeInfo } from "../../../src/domain/nodeInfo.js"
 import { nativeVerify } from "../../../src/layers/crypto/NodeCryptoLayer.js"
 import { nodeInfoVerifyItem } from "../../../src/layers/discovery/nodeInfoRules.js"
-import type { SimDiscoveryNode } from "../../../src/layers/discovery/testkit/simWorld.js"
+import type { SimDiscoveryNode } from "../../../src/testkit/discovery/simWorld.js"
 
 /**
  * Moves time `stepMs` at a time (at most `maxSteps` steps) until `done` holds; answers the number of

@@ -7,8 +7,8 @@
  */
 import { expect, layer } from "@effect/vitest"
 import { Deferred, Effect, Layer, Logger, LogLevel } from "effect"
-import { genesisFromChain } from "../../../src/layers/executor/genesis.js"
-import { ChainGenerator } from "../../../src/domain/testkit/chain.js"
+import { genesisFromChain } from "../../../src/testkit/executorGenesis.js"
+import { ChainGenerator } from "../../../src/testkit/chain.js"
 import { makeSimNetwork, SimNetwork } from "../../../src/layers/network/sim/SimNetwork.js"
 import { StoreError, type StoreService } from "../../../src/services/Store.js"
 import { genesisOf, produce, SimVerifierLayer, startSyncNode, type SyncSimNode } from "../sync/syncSim.js"

@@ -1,6 +1,6 @@
 import { describe, expect, it, layer } from "@effect/vitest"
 import { Context, Effect, Exit, Layer, Metric, Ref, Schedule, Scope, Stream } from "effect"
-import { ChainGenerator, type GeneratedCommit } from "../../../src/domain/testkit/chain.js"
+import { ChainGenerator, type GeneratedCommit } from "../../../src/testkit/chain.js"
 import { makePeerManager } from "../../../src/layers/discovery/PeerManagerLayer.js"
 import { bytesFetchedTotal, commitsSyncedTotal, setExecutorHighestExecuted } from "../../../src/layers/metrics/definitions.js"
 import { makeMetrics, MetricsLayer } from "../../../src/layers/metrics/MetricsLayer.js"

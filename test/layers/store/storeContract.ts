@@ -10,7 +10,7 @@ import type { VerifiedBlock } from "../../../src/domain/block.js"
 import { toHex } from "../../../src/domain/bytes.js"
 import { committedSubDag, encodeCommit, markVerifiedCommit, type Commit, type CommittedSubDag } from "../../../src/domain/commit.js"
 import { ZERO_DIGEST } from "../../../src/domain/primitives.js"
-import { ChainGenerator, type GeneratedCommit } from "../../../src/domain/testkit/chain.js"
+import { ChainGenerator, type GeneratedCommit } from "../../../src/testkit/chain.js"
 import { MAX_EXECUTOR_KEY_BYTES, Store, type StoreError, type StoreInconsistency } from "../../../src/services/Store.js"
 
 /** 10 commits over 4 epochs (3 commits per epoch) from 4 validators: small enough to make in ~30 ms. */

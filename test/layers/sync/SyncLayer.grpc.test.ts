@@ -11,7 +11,7 @@ import { expect, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
 import { toHex } from "../../../src/domain/bytes.js"
 import { ZERO_DIGEST } from "../../../src/domain/primitives.js"
-import { ChainGenerator, type ChainConfig } from "../../../src/domain/testkit/chain.js"
+import { ChainGenerator, type ChainConfig } from "../../../src/testkit/chain.js"
 import { makeLmdbStore } from "../../../src/layers/store/LmdbStoreLayer.js"
 import { startServingNodes } from "../../../src/programs/syncNode.js"
 

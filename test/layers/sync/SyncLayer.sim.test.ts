@@ -1,7 +1,7 @@
 import { expect, layer } from "@effect/vitest"
 import { Chunk, Effect, Layer, Option, Stream } from "effect"
 import { toHex } from "../../../src/domain/bytes.js"
-import { ChainGenerator, type GeneratedCommit } from "../../../src/domain/testkit/chain.js"
+import { ChainGenerator, type GeneratedCommit } from "../../../src/testkit/chain.js"
 import { makeSimNetwork, SimNetwork } from "../../../src/layers/network/sim/SimNetwork.js"
 import { settleSimulated } from "../network/harness.js"
 import { genesisOf, produce, SimVerifierLayer, startByzantineNode, startSyncNode, type Fault } from "./syncSim.js"

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Either, Fiber, PubSub, Stream } from "effect"
 import type { CommittedSubDag } from "../../../src/domain/commit.js"
-import { ChainGenerator, type GeneratedCommit } from "../../../src/domain/testkit/chain.js"
+import { ChainGenerator, type GeneratedCommit } from "../../../src/testkit/chain.js"
 import { makeMemoryStore } from "../../../src/layers/store/MemoryStoreLayer.js"
 import { commitStream } from "../../../src/layers/sync/commitStream.js"
 import type { StoreService } from "../../../src/services/Store.js"

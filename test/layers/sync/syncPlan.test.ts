@@ -5,8 +5,8 @@ import type { PeerId } from "../../../src/domain/PeerId.js"
 import { toHex } from "../../../src/domain/bytes.js"
 import { ZERO_DIGEST } from "../../../src/domain/primitives.js"
 import { blockRefKey } from "../../../src/domain/refs.js"
-import { ChainGenerator, type GeneratedCommit } from "../../../src/domain/testkit/chain.js"
-import { SeededRandom } from "../../../src/domain/testkit/rng.js"
+import { ChainGenerator, type GeneratedCommit } from "../../../src/testkit/chain.js"
+import { SeededRandom } from "../../../src/testkit/rng.js"
 import { MAX_COMMITS_PER_RANGE } from "../../../src/layers/sync/constants.js"
 import {
   initialPlan,

@@ -7,7 +7,7 @@ import { encodeBcs } from "../../../src/domain/codec.js"
 import { blake2b256 } from "../../../src/domain/hash.js"
 import { ZERO_DIGEST } from "../../../src/domain/primitives.js"
 import { BlockRefBcs } from "../../../src/domain/refs.js"
-import { ChainGenerator, type GeneratedCommit } from "../../../src/domain/testkit/chain.js"
+import { ChainGenerator, type GeneratedCommit } from "../../../src/testkit/chain.js"
 import {
   equivocatingBlock,
   resignBlock,
@@ -18,7 +18,7 @@ import {
   withUnknownAuthor,
   withWrongAuthor,
   type TransactionFault
-} from "../../../src/domain/testkit/faults.js"
+} from "../../../src/testkit/faults.js"
 import { NodeCryptoLayer } from "../../../src/layers/crypto/NodeCryptoLayer.js"
 import { VerifierLayer } from "../../../src/layers/verifier/VerifierLayer.js"
 import { Verifier, type BlockFault, type CommitRangeFault } from "../../../src/services/Verifier.js"

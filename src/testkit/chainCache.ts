@@ -10,10 +10,10 @@
 import { closeSync, existsSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { decodeSignedBlock, markVerifiedBlock, blockRefOf, type VerifiedBlock } from "../block.js"
-import { toHex } from "../bytes.js"
-import { committedSubDag, decodeCommit, markVerifiedCommit } from "../commit.js"
-import { blake2b256 } from "../hash.js"
+import { decodeSignedBlock, markVerifiedBlock, blockRefOf, type VerifiedBlock } from "../domain/block.js"
+import { toHex } from "../domain/bytes.js"
+import { committedSubDag, decodeCommit, markVerifiedCommit } from "../domain/commit.js"
+import { blake2b256 } from "../domain/hash.js"
 import { ChainGenerator, type ChainConfig, type GeneratedCommit } from "./chain.js"
 
 /** Bump when the generator's output or this file format changes: old files are then ignored. */

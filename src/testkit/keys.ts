@@ -5,7 +5,7 @@
  */
 import { createPrivateKey, createPublicKey, sign, type KeyObject } from "node:crypto"
 import { SecretKey } from "@chainsafe/blst"
-import { blake2b256 } from "../hash.js"
+import { blake2b256 } from "../domain/hash.js"
 
 // PKCS#8 DER header of an Ed25519 private key; the 32-byte seed follows it.
 const PKCS8_ED25519_PREFIX = Buffer.from("302e020100300506032b657004220420", "hex")

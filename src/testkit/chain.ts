@@ -18,13 +18,13 @@
  * It is a synchronous generator: commits are produced one at a time and only a few rounds of blocks
  * are kept, so 100k blocks never sit in memory together.
  */
-import { blockRefOf, epochChangeSigningMessage, markVerifiedBlock, signBlockBytes, type Block, type EndOfEpochData, type VerifiedBlock } from "../block.js"
-import { committedSubDag, encodeCommit, markVerifiedCommit, type Commit, type CommittedSubDag } from "../commit.js"
-import { signersBitmap } from "../certificate.js"
-import { committeeDigest, proofOfPossessionMessage, quorumThreshold, type Authority, type Committee } from "../committee.js"
-import { genesisBlockRefs } from "../genesis.js"
-import { ZERO_DIGEST } from "../primitives.js"
-import { blockRefKey, type BlockRef } from "../refs.js"
+import { blockRefOf, epochChangeSigningMessage, markVerifiedBlock, signBlockBytes, type Block, type EndOfEpochData, type VerifiedBlock } from "../domain/block.js"
+import { committedSubDag, encodeCommit, markVerifiedCommit, type Commit, type CommittedSubDag } from "../domain/commit.js"
+import { signersBitmap } from "../domain/certificate.js"
+import { committeeDigest, proofOfPossessionMessage, quorumThreshold, type Authority, type Committee } from "../domain/committee.js"
+import { genesisBlockRefs } from "../domain/genesis.js"
+import { ZERO_DIGEST } from "../domain/primitives.js"
+import { blockRefKey, type BlockRef } from "../domain/refs.js"
 import {
   certificateSigningMessage,
   encodeCertifiedTransaction,
@@ -32,7 +32,7 @@ import {
   transactionDigest,
   type CertifiedTransaction,
   type TransactionData
-} from "../transaction.js"
+} from "../domain/transaction.js"
 import { aggregateSign, BlsTestSigner, deriveSeed, TestSigner } from "./keys.js"
 import { SeededRandom } from "./rng.js"
 

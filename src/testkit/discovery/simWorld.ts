@@ -6,18 +6,18 @@
  * reproducible from one seed under any deterministic clock.
  */
 import { Effect, ExecutionStrategy, Exit, Layer, Random, Scope } from "effect"
-import { Capability } from "../../../domain/nodeInfo.js"
-import { peerIdFromPublicKey, type PeerId } from "../../../domain/PeerId.js"
-import { deriveSeed } from "../../../domain/testkit/keys.js"
-import { Crypto, type Ed25519Keypair } from "../../../services/Crypto.js"
-import { Discovery, type DiscoveryService } from "../../../services/Discovery.js"
-import { Network, type NetworkService } from "../../../services/Network.js"
-import { PeerManager, type PeerManagerService, type PeerPolicy } from "../../../services/PeerManager.js"
-import { SimNetwork, type SimNetworkService } from "../../network/sim/SimNetwork.js"
-import { SimNetworkLayer } from "../../network/sim/SimNetworkLayer.js"
-import type { DiscoveryTuning } from "../config.js"
-import { DiscoveryLayer } from "../DiscoveryLayer.js"
-import { PeerManagerLayer } from "../PeerManagerLayer.js"
+import { Capability } from "../../domain/nodeInfo.js"
+import { peerIdFromPublicKey, type PeerId } from "../../domain/PeerId.js"
+import { deriveSeed } from "../keys.js"
+import { Crypto, type Ed25519Keypair } from "../../services/Crypto.js"
+import { Discovery, type DiscoveryService } from "../../services/Discovery.js"
+import { Network, type NetworkService } from "../../services/Network.js"
+import { PeerManager, type PeerManagerService, type PeerPolicy } from "../../services/PeerManager.js"
+import { SimNetwork, type SimNetworkService } from "../../layers/network/sim/SimNetwork.js"
+import { SimNetworkLayer } from "../../layers/network/sim/SimNetworkLayer.js"
+import type { DiscoveryTuning } from "../../layers/discovery/config.js"
+import { DiscoveryLayer } from "../../layers/discovery/DiscoveryLayer.js"
+import { PeerManagerLayer } from "../../layers/discovery/PeerManagerLayer.js"
 
 /** What to simulate. */
 export interface SimDiscoveryConfig {

@@ -1,18 +1,24 @@
 import { describe, expect, it, layer } from "@effect/vitest"
 import { Effect, Either } from "effect"
-import { bytesEqual, toHex } from "../../../src/domain/bytes.js"
-import { decodeCommit, endOfEpochBlock } from "../../../src/domain/commit.js"
-import { reachesQuorum, stakeOf, quorumThreshold } from "../../../src/domain/committee.js"
-import { ZERO_DIGEST } from "../../../src/domain/primitives.js"
-import { ChainGenerator, type ChainConfig, type GeneratedCommit } from "../../../src/domain/testkit/chain.js"
-import { blake2b256 } from "../../../src/domain/hash.js"
-import { nodeInfoSigningMessage, type NodeInfo } from "../../../src/domain/nodeInfo.js"
-import { peerIdFromPublicKey } from "../../../src/domain/PeerId.js"
-import { nodeInfoSignedByWrongKey, signNodeInfo } from "../../../src/domain/testkit/faults.js"
-import { NodeCryptoLayer } from "../../../src/layers/crypto/NodeCryptoLayer.js"
-import { VerifierLayer } from "../../../src/layers/verifier/VerifierLayer.js"
-import { Crypto } from "../../../src/services/Crypto.js"
-import { Verifier } from "../../../src/services/Verifier.js"
+import { bytesEqual, toHex } from "../../src/domain/bytes.js"
+import { decodeCommit, endOfEpochBlock } from "../../src/domain/commit.js"
+import { reachesQuorum, stakeOf, quorumThreshold } from "../../src/domain/committee.js"
+import { ZERO_DIGEST } from "../../src/domain/primitives.js"
+import { mkdtempSync, readdirSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { aggregateSignatures, Signature } from "@chainsafe/blst"
+import { ChainGenerator, type ChainConfig, type GeneratedCommit } from "../../src/testkit/chain.js"
+import { cachedChain } from "../../src/testkit/chainCache.js"
+import { aggregateSign } from "../../src/testkit/keys.js"
+import { blake2b256 } from "../../src/domain/hash.js"
+import { nodeInfoSigningMessage, type NodeInfo } from "../../src/domain/nodeInfo.js"
+import { peerIdFromPublicKey } from "../../src/domain/PeerId.js"
+import { nodeInfoSignedByWrongKey, signNodeInfo } from "../../src/testkit/faults.js"
+import { NodeCryptoLayer } from "../../src/layers/crypto/NodeCryptoLayer.js"
+import { VerifierLayer } from "../../src/layers/verifier/VerifierLayer.js"
+import { Crypto } from "../../src/services/Crypto.js"
+import { Verifier } from "../../src/services/Verifier.js"
 import { Layer } from "effect"
 
 const digests = (commits: ReadonlyArray<GeneratedCommit>) => commits.map((c) => toHex(c.subDag.commitRef.digest))
@@ -137,5 +143,38 @@ describe("chain generator determinism and streaming", () => {
     const inB = new Set(b.subDag.blocks.map((blk) => toHex(blk.ref.digest)))
     expect(a.certifierBlocks.some((blk) => inB.has(toHex(blk.ref.digest)))).toBe(true)
     expect(stakeOf(a.committee, a.certifierBlocks.map((blk) => blk.signed.block.author))).toBeGreaterThanOrEqual(quorumThreshold(a.committee))
+  })
+})
+
+describe("chain generator at committee scale", () => {
+  it("an aggregate made with one signing by the sum of the keys equals the aggregate of each signer's signature", () => {
+    const generator = new ChainGenerator({ seed: 4, validators: 100, commitsPerEpoch: 10, transactionsPerBlock: 1 })
+    const signers = Array.from({ length: 67 }, (_, i) => generator.authoritySigner(0, (i * 3) % 100))
+    const message = new TextEncoder().encode("certify me")
+    const individually = aggregateSignatures(signers.map((s) => Signature.fromBytes(s.sign(message), true))).toBytes(true)
+    expect(toHex(aggregateSign(signers, message))).toBe(toHex(individually))
+  })
+
+  it("a cached chain reads back byte for byte as generated, from the file written on first use", () => {
+    const dir = mkdtempSync(join(tmpdir(), "soma-chain-cache-test-"))
+    const previous = process.env["SOMA_CHAIN_CACHE"]
+    process.env["SOMA_CHAIN_CACHE"] = dir
+    try {
+      const config: ChainConfig = { seed: 6, validators: 7, commitsPerEpoch: 3, transactionsPerBlock: 2 }
+      const bytesOf = (commits: ReadonlyArray<GeneratedCommit>) =>
+        commits.map((c) => [c.subDag.commit.bytes, ...c.subDag.blocks.map((b) => b.bytes), ...c.certifierBlocks.map((b) => b.bytes), c.lastOfEpoch, c.committee.epoch].map(String).join("|"))
+      const generated = cachedChain(config, 5)
+      expect(readdirSync(dir).filter((f) => f.endsWith(".chain"))).toHaveLength(1)
+      const read = cachedChain(config, 5)
+      expect(bytesOf(read)).toEqual(bytesOf(generated))
+      expect(bytesOf(read)).toEqual(bytesOf(new ChainGenerator(config).take(5)))
+      // Fewer commits come from the same file; more regenerate it.
+      expect(bytesOf(cachedChain(config, 2))).toEqual(bytesOf(generated).slice(0, 2))
+      expect(cachedChain(config, 6)).toHaveLength(6)
+    } finally {
+      if (previous === undefined) delete process.env["SOMA_CHAIN_CACHE"]
+      else process.env["SOMA_CHAIN_CACHE"] = previous
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })

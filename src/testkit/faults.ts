@@ -3,12 +3,12 @@
  * the verifier, the sync loop and the discovery table must reject each with the right error.
  */
 import { Either } from "effect"
-import { blockRefOf, blockSigningMessage, encodeSignedBlock, markVerifiedBlock, type Block, type VerifiedBlock } from "../block.js"
-import { encodeCommit, type Commit } from "../commit.js"
-import { quorumThreshold, stakeOf, type Committee } from "../committee.js"
-import { signersBitmap, signersOf } from "../certificate.js"
-import { certificateSigningMessage, decodeCertifiedTransaction, encodeCertifiedTransaction, type CertifiedTransaction } from "../transaction.js"
-import { nodeInfoSigningMessage, type NodeInfo, type SignedNodeInfo } from "../nodeInfo.js"
+import { blockRefOf, blockSigningMessage, encodeSignedBlock, markVerifiedBlock, type Block, type VerifiedBlock } from "../domain/block.js"
+import { encodeCommit, type Commit } from "../domain/commit.js"
+import { quorumThreshold, stakeOf, type Committee } from "../domain/committee.js"
+import { signersBitmap, signersOf } from "../domain/certificate.js"
+import { certificateSigningMessage, decodeCertifiedTransaction, encodeCertifiedTransaction, type CertifiedTransaction } from "../domain/transaction.js"
+import { nodeInfoSigningMessage, type NodeInfo, type SignedNodeInfo } from "../domain/nodeInfo.js"
 import type { ChainGenerator } from "./chain.js"
 import type { TestSigner } from "./keys.js"
 
