@@ -43,7 +43,8 @@ const bytesToBigIntBE = (bytes: Uint8Array): bigint => {
   return n
 }
 
-const bigIntToBytesBE = (n: bigint, length: number): Uint8Array => {
+/** A non-negative bigint as `length` big-endian bytes (scalars, field elements). */
+export const bigIntToBytesBE = (n: bigint, length: number): Uint8Array => {
   const out = new Uint8Array(length)
   let v = n
   for (let i = length - 1; i >= 0; i--) {

@@ -7,19 +7,11 @@
 import { aggregateSignatures, SecretKey, Signature } from "@chainsafe/blst"
 import { bls12_381 } from "@noble/curves/bls12-381.js"
 import { signersBitmap, signersOf } from "../../../src/domain/certificate.js"
+import { bigIntToBytesBE } from "../../../src/layers/crypto/nobleBls.js"
 import type { AggregateItem, BlsKeySet } from "../../../src/services/Crypto.js"
 
 const { Fp, Fp2 } = bls12_381.fields
 
-const toBytesBE = (n: bigint, length: number): Uint8Array => {
-  const out = new Uint8Array(length)
-  let v = n
-  for (let i = length - 1; i >= 0; i--) {
-    out[i] = Number(v & 0xffn)
-    v >>= 8n
-  }
-  return out
-}
 
 /** A committee: its key set and the secret keys behind it (by authority index). */
 export interface Committee {
@@ -73,7 +65,7 @@ export const certify = (committee: Committee, signers: ReadonlyArray<number>, me
     keySet: committee.keySet,
     signers: bitmapOf(committee.keySet.keys.length, signers),
     message,
-    signature: SecretKey.fromBytes(toBytesBE(sum, 32)).sign(message).toBytes()
+    signature: SecretKey.fromBytes(bigIntToBytesBE(sum, 32)).sign(message).toBytes()
   }
 }
 
@@ -117,7 +109,7 @@ export const g1OutsideSubgroup = (from = 1n): { readonly bytes: Uint8Array; read
       continue // not a square: no point with this x
     }
     if (!Fp.eql(Fp.sqr(y), rhs)) continue
-    const bytes = toBytesBE(x, 48)
+    const bytes = bigIntToBytesBE(x, 48)
     bytes[0] = (bytes[0] ?? 0) | 0x80 // compressed; sort bit 0 picks one of ±y, both outside the subgroup
     return { bytes, torsionFree: bls12_381.G1.Point.fromAffine({ x, y }).isTorsionFree() }
   }
@@ -140,8 +132,8 @@ export const g2OutsideSubgroup = (from = 1n): { readonly bytes: Uint8Array; read
     }
     if (!Fp2.eql(Fp2.sqr(y), rhs)) continue
     const bytes = new Uint8Array(96)
-    bytes.set(toBytesBE(x.c1, 48), 0)
-    bytes.set(toBytesBE(x.c0, 48), 48)
+    bytes.set(bigIntToBytesBE(x.c1, 48), 0)
+    bytes.set(bigIntToBytesBE(x.c0, 48), 48)
     bytes[0] = (bytes[0] ?? 0) | 0x80
     return { bytes, torsionFree: bls12_381.G2.Point.fromAffine({ x, y }).isTorsionFree() }
   }
