@@ -1,13 +1,15 @@
 /**
  * The `PeerManager` service: what this node knows about other nodes — their verified `SignedNodeInfo`,
  * connection state, RTT, success and failure counts, a reputation score with named penalties that
- * decays over time, bans with expiry, and the seed / allowlist flags from configuration.
+ * decays over time, bans with expiry (and how many bans and misbehaviour penalties this node gave each
+ * peer), and the seed / allowlist flags from configuration.
  *
- * The state is one immutable value (`PeerTable`); every change is a pure transition
- * (`src/layers/discovery/peerTable.ts`, `reputation.ts`, `ranking.ts`) applied atomically by the layer.
- * Discovery drives most transitions; state sync and the server report misbehaviour and read bans.
+ * It is the node's one peer ledger: the layer (`src/layers/peers/`) keeps one immutable table and
+ * changes it only through the named operations below, each a pure rule of `src/layers/peers/` applied
+ * atomically. Discovery records NodeInfos, connections, dials and calls and asks for dial plans; state
+ * sync and the servers report offences and read bans.
  */
-import { Context, Data, type Effect, type HashMap, type Option, type Scope, type Stream } from "effect"
+import { Context, Data, type Effect, type Option, type Scope, type Stream } from "effect"
 import type { SignedNodeInfo } from "../domain/nodeInfo.js"
 import type { PeerId } from "../domain/PeerId.js"
 
@@ -17,7 +19,8 @@ import type { PeerId } from "../domain/PeerId.js"
 /**
  * Things a peer can do wrong. Misbehaviour (`InvalidNodeInfo`, `StaleNodeInfo`, `ProtocolViolation`,
  * `InvalidData`) can get a peer banned; faults (`Timeout`, `Unavailable`) happen to honest peers on bad
- * links, so they lower the score only down to a floor above the ban threshold (penalties: `config.ts`).
+ * links, so they lower the score only down to a floor above the ban threshold (penalties:
+ * `layers/peers/policy.ts`).
  */
 export type Offence =
   | "InvalidNodeInfo" // a NodeInfo that is forged, malformed or over the limits (own or relayed)
@@ -64,10 +67,12 @@ export interface PeerRecord {
   readonly bannedUntilMs: number
   /** How many times it was banned (each ban lasts twice as long as the previous one). */
   readonly bans: number
+  /** How many times it was penalised for misbehaviour (every offence but the faults: see `isFault`). */
+  readonly penalties: number
   readonly lastOffence: Offence | undefined
 }
 
-/** Penalties, bans, backoff and bounds of the table (defaults and reasons in `layers/discovery/config.ts`). */
+/** Penalties, bans, backoff and bounds of the table (defaults and reasons in `layers/peers/policy.ts`). */
 export interface PeerPolicy {
   /** Records kept at most; beyond it the worst-ranked stale ones are evicted. */
   readonly maxKnownPeers: number
@@ -89,13 +94,6 @@ export interface PeerPolicy {
   readonly maxInfoAgeMs: number
 }
 
-/** The whole state of the peer manager: an immutable value. */
-export interface PeerTable {
-  readonly self: PeerId
-  readonly policy: PeerPolicy
-  readonly peers: HashMap.HashMap<PeerId, PeerRecord>
-}
-
 /** A change other modules may care about (refreshed NodeInfos of known peers are not changes). */
 export type PeerChange = Data.TaggedEnum<{
   PeerDiscovered: { readonly peerId: PeerId; readonly info: SignedNodeInfo }
@@ -107,13 +105,6 @@ export type PeerChange = Data.TaggedEnum<{
 
 /** Constructors and matchers of `PeerChange`. */
 export const PeerChange = Data.taggedEnum<PeerChange>()
-
-/** A pure transition's result: the new table, the changes it made, and its answer. */
-export interface Transition<A> {
-  readonly table: PeerTable
-  readonly changes: ReadonlyArray<PeerChange>
-  readonly value: A
-}
 
 /** A record as other modules see it: with its score decayed to now and its ban status. */
 export interface PeerView extends PeerRecord {
@@ -130,33 +121,154 @@ export interface PeerSnapshot {
   readonly connected: ReadonlyArray<PeerView>
 }
 
+/** How this node has judged one peer, for a node's or a devnet's summary. */
+export interface PeerOffenceCount {
+  readonly peerId: PeerId
+  /** Times this node banned it. */
+  readonly bans: number
+  /** Times this node penalised it for misbehaviour (faults — `Timeout`, `Unavailable` — do not count). */
+  readonly penalties: number
+  readonly lastOffence: Offence | undefined
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Operations' inputs and answers
+
+/** What happened to one verified NodeInfo offered to the ledger. */
+export type MergeOutcome =
+  | "Inserted" // first NodeInfo of this peer
+  | "Replaced" // newer than the one we had
+  | "NotNewer" // same age or older than the one we have: ignored
+  | "Ours" // our own: never stored
+
+/** How a dial of a peer ended. */
+export type DialResult = Data.TaggedEnum<{
+  /** Connected at `address` after `rttMs` (one handshake round trip). */
+  Connected: { readonly address: string; readonly rttMs: number }
+  Failed: {}
+}>
+
+/** Constructors and matchers of `DialResult`. */
+export const DialResult = Data.taggedEnum<DialResult>()
+
+/** How a call to a connected peer ended. */
+export type CallResult = Data.TaggedEnum<{
+  /** It answered well, after `rttMs` if measured. */
+  Answered: { readonly rttMs: number | undefined }
+  /** It failed; `offence` is what the peer is charged with (`undefined`: not its fault). */
+  Failed: { readonly offence: Offence | undefined }
+}>
+
+/** Constructors and matchers of `CallResult`. */
+export const CallResult = Data.taggedEnum<CallResult>()
+
+/** Why a peer is dialled. */
+export type DialPurpose =
+  | "Seed" // a seed or allowlisted peer, dialled because the node has no connection
+  | "Fill" // to bring the connection count up to target
+  | "Rotate" // exploration at target: the worst connection is dropped once this one is up
+
+/** One dial the caller must run (and report with `recordDialResult`). */
+export interface DialOrder {
+  readonly peerId: PeerId
+  readonly address: string
+  readonly purpose: DialPurpose
+}
+
+/** Inputs of a dial plan. */
+export interface DialPlanRequest {
+  /** Outbound connections open now (from the network). */
+  readonly connectedCount: number
+  readonly target: number
+  /** Capability flags the node would like its peers to have. */
+  readonly wanted: number
+  /** Probability of one exploratory "Rotate" dial when at target. */
+  readonly rotationProbability: number
+  /** Seed of the ranking's jitter and the rotation's draw (from the caller's `Random`). */
+  readonly seed: number
+}
+
+/** Inputs of a trim: which connections to drop to get down to `target`. */
+export interface TrimRequest {
+  /** The network's list of connections (the truth, not the ledger's view). */
+  readonly connected: ReadonlyArray<PeerId>
+  readonly target: number
+  readonly wanted: number
+  /** Never dropped (e.g. a connection just opened by rotation). */
+  readonly keep: ReadonlySet<PeerId>
+}
+
+/** Which NodeInfos may be served to a peer that asks for our known peers. */
+export interface ServableRequest {
+  /** The asking peer (never served its own NodeInfo). */
+  readonly exclude: PeerId
+  /** Only NodeInfos with at least this much time left before they expire. */
+  readonly minRemainingMs: number
+  /** At most this many, most recently signed first. */
+  readonly limit: number
+}
+
 // ---------------------------------------------------------------------------------------------------
 // The service
 
 export interface PeerManagerService {
   /** Our own PeerId (never stored in the table). */
   readonly localPeerId: PeerId
+  /** The policy in force (penalties, bans, backoff, the NodeInfo time window). */
+  readonly policy: PeerPolicy
+
+  // --- reading -------------------------------------------------------------------------------------
+
   /** Every known peer with its metadata, now. */
   readonly snapshot: Effect.Effect<PeerSnapshot>
   /** One peer's record, if known. */
   readonly peer: (peerId: PeerId) => Effect.Effect<Option.Option<PeerView>>
+  /** Whether the peer is banned now. */
+  readonly isBanned: (peerId: PeerId) => Effect.Effect<boolean>
   /**
    * Subscribes now and gives the changes as a stream for as long as the scope lives. Changes come from a
    * bounded sliding PubSub: a subscriber more than `PEER_CHANGES_CAPACITY` changes behind loses the
    * oldest ones (the manager never waits for a subscriber) and can re-sync with `snapshot`.
    */
   readonly changes: Effect.Effect<Stream.Stream<PeerChange>, never, Scope.Scope>
-  /** Penalises a peer for an offence (`detail` is logged); may ban it. */
-  readonly reportMisbehaviour: (peerId: PeerId, offence: Offence, detail?: string) => Effect.Effect<void>
-  /** Whether the peer is banned now. */
-  readonly isBanned: (peerId: PeerId) => Effect.Effect<boolean>
-  /** Records a successful exchange (and its round-trip time, if measured). */
-  readonly recordSuccess: (peerId: PeerId, rttMs?: number) => Effect.Effect<void>
   /**
-   * Applies a pure transition atomically at the current time and publishes its changes. Nothing in
-   * `f` may wait: the table is locked while it runs (never across a network call).
+   * Bans and misbehaviour penalties per peer this node has charged with any offence, by PeerId. Kept
+   * with the peer's record: a peer the table forgets (stale and forgiven, or evicted) is forgotten here too.
    */
-  readonly transition: <A>(f: (table: PeerTable, nowMs: number) => Transition<A>) => Effect.Effect<A>
+  readonly offenceCounts: Effect.Effect<ReadonlyArray<PeerOffenceCount>>
+  /** For each NodeInfo, whether it is newer than the one held for its peer (only those can change the table). */
+  readonly newerThanHeld: (infos: ReadonlyArray<SignedNodeInfo>) => Effect.Effect<ReadonlyArray<boolean>>
+  /** NodeInfos that may be served: verified, of peers not banned, not about to expire, most recently signed first. */
+  readonly servableNodeInfos: (request: ServableRequest) => Effect.Effect<ReadonlyArray<SignedNodeInfo>>
+  /** The connections to drop to get down to `target`: the worst-ranked, never allowlisted or kept ones. */
+  readonly planTrim: (request: TrimRequest) => Effect.Effect<ReadonlyArray<PeerId>>
+
+  // --- recording -----------------------------------------------------------------------------------
+
+  /** Penalises a peer for an offence (`detail` is logged); may ban it. */
+  readonly reportOffence: (peerId: PeerId, offence: Offence, detail?: string) => Effect.Effect<void>
+  /** Stores verified NodeInfos (a newer one replaces an older one) and keeps the table within its cap. */
+  readonly mergeNodeInfos: (infos: ReadonlyArray<SignedNodeInfo>) => Effect.Effect<ReadonlyArray<MergeOutcome>>
+  /** Records how a call to a peer ended: success rate, RTT, backoff, and the offence if any. */
+  readonly recordCallResult: (peerId: PeerId, result: CallResult) => Effect.Effect<void>
+  /** Records how a dial from `planDials` ended (a failure backs off and counts as `Unavailable`). */
+  readonly recordDialResult: (peerId: PeerId, result: DialResult) => Effect.Effect<void>
+  /** The network reports a connection to `peerId` at `address`. */
+  readonly recordConnected: (peerId: PeerId, address: string) => Effect.Effect<void>
+  /** The network reports that the connection to `peerId` ended (the record is kept). */
+  readonly recordDisconnected: (peerId: PeerId) => Effect.Effect<void>
+  /**
+   * Brings the ledger in line with the network's list of connections (events can be lost by a lagging
+   * subscription) and answers the connected peers that are banned now, for the caller to hang up on.
+   */
+  readonly reconcileConnections: (connected: ReadonlyArray<PeerId>) => Effect.Effect<ReadonlyArray<PeerId>>
+  /** Drops expired NodeInfos and forgets records left with nothing worth keeping; answers the forgotten peers. */
+  readonly cullStale: Effect.Effect<ReadonlyArray<PeerId>>
+  /**
+   * Chooses this round's dials (seeds when isolated, the best-ranked eligible peers up to target, and
+   * sometimes one rotation) and marks them as dialling, so that no other plan dials them again.
+   */
+  readonly planDials: (request: DialPlanRequest) => Effect.Effect<ReadonlyArray<DialOrder>>
 }
 
 /** Tag of the `PeerManager` service. */

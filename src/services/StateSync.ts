@@ -25,6 +25,11 @@ export interface SyncPeerStatus {
 export interface SyncStatus {
   /** Everything up to here is verified, stored and will be delivered. */
   readonly highestSyncedCommit: number
+  /**
+   * The highest stored commit whose quorum votes are stored too: what this node can prove, advertise
+   * and serve (DESIGN.md §6.1). A validator's trails its synced one by about a commit.
+   */
+  readonly highestCertifiedCommit: number
   /** The highest commit a usable peer claims (a hint until synced). */
   readonly targetCommit: number
   readonly lowestAvailableCommit: number
@@ -62,6 +67,12 @@ export interface StateSyncService {
    * published, and pushed to peers that are behind.
    */
   readonly sendCommit: (subDag: CommittedSubDag, certifierBlocks?: ReadonlyArray<VerifiedBlock>) => Effect.Effect<void, StoreError | StoreInconsistency>
+  /**
+   * The validator path, later: blocks from local consensus that are not committed yet (a later round's
+   * blocks), stored with their commit votes. When their votes reach quorum for a stored commit, that
+   * commit becomes certified and is announced to peers behind.
+   */
+  readonly recordVotes: (blocks: ReadonlyArray<VerifiedBlock>) => Effect.Effect<void, StoreError>
 }
 
 /** Tag of the `StateSync` service. */

@@ -17,7 +17,6 @@ import { Discovery, InvalidDiscoveryConfig, type DiscoveryService } from "../../
 import { Network, PeerEvent } from "../../services/Network.js"
 import { PeerChange, PeerManager } from "../../services/PeerManager.js"
 import { defaultDiscoveryTuning, type DiscoveryTuning } from "./config.js"
-import { peerConnected, peerDisconnected } from "./connections.js"
 import { makeDiscoveryLoop, supervised } from "./loop.js"
 import { makeKnownPeersHandler } from "./server.js"
 
@@ -103,8 +102,8 @@ export const makeDiscovery = (
         (event) =>
           supervised("peer event")(
             PeerEvent.$match(event, {
-              PeerConnected: ({ peerId, address }) => manager.transition((t, now) => peerConnected(t, peerId, address, now)),
-              PeerDisconnected: ({ peerId }) => manager.transition((t, now) => peerDisconnected(t, peerId, now))
+              PeerConnected: ({ peerId, address }) => manager.recordConnected(peerId, address),
+              PeerDisconnected: ({ peerId }) => manager.recordDisconnected(peerId)
             })
           )
       )

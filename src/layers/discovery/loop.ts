@@ -2,8 +2,9 @@
  * The discovery event loop: one round per tick, dials in their own fibers. A round re-signs our
  * NodeInfo, reconciles the table with the network's connections and culls expired NodeInfos, hangs up
  * on banned peers, asks `peersToQuery` random connected peers for their known peers (each call with a
- * deadline), drops connections above target, and plans this round's dials. Decisions are the pure
- * transitions of `peerTable.ts` / `connections.ts`; this file only runs them and talks to the network.
+ * deadline), drops connections above target, and plans this round's dials. Every decision about peers
+ * is a named operation of the peer ledger (`PeerManager`, rules in `layers/peers/`); this file only asks
+ * for them, records what happened, and talks to the network.
  */
 import { Cause, Clock, Duration, Effect, Either, FiberSet, Ref, Schedule, type Random } from "effect"
 import { encodeSignedNodeInfo, type SignedNodeInfo } from "../../domain/nodeInfo.js"
@@ -12,13 +13,10 @@ import { P2pMethods } from "../../proto/P2pMethods.js"
 import type * as pb from "../../proto/soma/p2p/v1/p2p.pb.js"
 import type { CryptoService } from "../../services/Crypto.js"
 import type { CallError, NetworkService } from "../../services/Network.js"
-import type { Offence, PeerManagerService, PeerTable } from "../../services/PeerManager.js"
+import { CallResult, DialResult, type DialOrder, type Offence, type PeerManagerService } from "../../services/PeerManager.js"
+import { sample, seededRng } from "../peers/prng.js"
 import type { DiscoveryTuning } from "./config.js"
-import { bannedConnections, dialFailed, dialSucceeded, planDials, reconcileConnections, type DialOrder } from "./connections.js"
 import { describeRejection, offenceOf, type NodeInfoRejection } from "./nodeInfoRules.js"
-import { cullStale, mergeNodeInfos, recordCallFailure, recordOf, unchanged } from "./peerTable.js"
-import { sample, seededRng } from "./prng.js"
-import { chooseTrim } from "./ranking.js"
 import { validateNodeInfos, type ReceivedEntry } from "./validate.js"
 
 /** What the loop needs. */
@@ -65,8 +63,6 @@ export const supervised =
       )
     )
 
-const readTable = (manager: PeerManagerService) => manager.transition((table, nowMs) => unchanged(table, [table, nowMs] as const))
-
 /** Builds the loop's effects. */
 export const makeDiscoveryLoop = (deps: LoopDeps) => {
   const { network, manager, tuning } = deps
@@ -78,11 +74,9 @@ export const makeDiscoveryLoop = (deps: LoopDeps) => {
         { bytes: response.ownInfo, expectedPeerId: peer },
         ...response.knownPeers.slice(0, tuning.maxEntriesPerResponse).map((bytes) => ({ bytes }))
       ]
-      const [table, nowMs] = yield* readTable(manager)
-      const verdict = yield* validateNodeInfos(deps.crypto, entries, { nowMs, self: table.self, policy: table.policy }, (peerId) =>
-        recordOf(table, peerId)?.info?.info.timestampMs
-      )
-      yield* manager.transition((t, now) => mergeNodeInfos(t, verdict.accepted, now))
+      const nowMs = yield* Clock.currentTimeMillis
+      const verdict = yield* validateNodeInfos(deps.crypto, entries, { nowMs, self: manager.localPeerId, policy: manager.policy }, manager.newerThanHeld)
+      yield* manager.mergeNodeInfos(verdict.accepted)
       const byOffence = new Map<Offence, Array<NodeInfoRejection>>()
       for (const rejection of verdict.rejected) {
         const offence = offenceOf(rejection)
@@ -92,9 +86,9 @@ export const makeDiscoveryLoop = (deps: LoopDeps) => {
       for (const [offence, rejections] of byOffence) {
         const first = rejections[0]
         const detail = `${rejections.length} bad NodeInfo(s) in GetKnownPeers, e.g. ${first === undefined ? "?" : describeRejection(first)}`
-        yield* manager.reportMisbehaviour(peer, offence, detail)
+        yield* manager.reportOffence(peer, offence, detail)
       }
-      if (byOffence.size === 0) yield* manager.recordSuccess(peer, rttMs)
+      if (byOffence.size === 0) yield* manager.recordCallResult(peer, CallResult.Answered({ rttMs }))
     })
 
   /** Asks one connected peer for its known peers. */
@@ -107,8 +101,7 @@ export const makeDiscoveryLoop = (deps: LoopDeps) => {
       )
       if (Either.isLeft(result)) {
         yield* Effect.logDebug(`discovery: GetKnownPeers to ${shortPeerId(peer)} failed: ${result.left.message}`)
-        const offence = offenceOfCallError(result.left)
-        return yield* manager.transition((t, now) => recordCallFailure(t, peer, offence, now))
+        return yield* manager.recordCallResult(peer, CallResult.Failed({ offence: offenceOfCallError(result.left) }))
       }
       const endMs = yield* Clock.currentTimeMillis
       yield* processResponse(peer, result.right, endMs - startMs)
@@ -120,7 +113,7 @@ export const makeDiscoveryLoop = (deps: LoopDeps) => {
       const connected = yield* network.connectedPeers
       if (connected.length <= tuning.targetConnections) return
       const wanted = yield* deps.wanted
-      const victims = yield* manager.transition((t, now) => unchanged(t, chooseTrim(t, now, connected, tuning.targetConnections, wanted, keep)))
+      const victims = yield* manager.planTrim({ connected, target: tuning.targetConnections, wanted, keep })
       yield* Effect.forEach(victims, network.hangUp, { discard: true })
     })
 
@@ -131,9 +124,10 @@ export const makeDiscoveryLoop = (deps: LoopDeps) => {
       const result = yield* Effect.either(network.dial(order.peerId, order.address))
       if (Either.isLeft(result)) {
         yield* Effect.logDebug(`discovery: dial ${shortPeerId(order.peerId)} at ${order.address} failed: ${result.left.message}`)
-        return yield* manager.transition((t, now) => dialFailed(t, order.peerId, now))
+        return yield* manager.recordDialResult(order.peerId, DialResult.Failed())
       }
-      yield* manager.transition((t, now) => dialSucceeded(t, order.peerId, order.address, now - startMs, now))
+      const endMs = yield* Clock.currentTimeMillis
+      yield* manager.recordDialResult(order.peerId, DialResult.Connected({ address: order.address, rttMs: endMs - startMs }))
       if (order.purpose === "Rotate") yield* trim(new Set([order.peerId]))
       yield* query(order.peerId)
     })
@@ -143,15 +137,13 @@ export const makeDiscoveryLoop = (deps: LoopDeps) => {
     const connectedCount = (yield* network.connectedPeers).length
     const wanted = yield* deps.wanted
     const seed = yield* deps.random.nextInt
-    const orders = yield* manager.transition((t, now) =>
-      planDials(t, now, {
-        connectedCount,
-        target: tuning.targetConnections,
-        wanted,
-        rotationProbability: tuning.rotationProbability,
-        rng: seededRng(seed)
-      })
-    )
+    const orders = yield* manager.planDials({
+      connectedCount,
+      target: tuning.targetConnections,
+      wanted,
+      rotationProbability: tuning.rotationProbability,
+      seed
+    })
     yield* Effect.forEach(orders, (order) => FiberSet.run(deps.dials, supervised(`dial of ${shortPeerId(order.peerId)}`)(dial(order))), {
       discard: true
     })
@@ -161,13 +153,8 @@ export const makeDiscoveryLoop = (deps: LoopDeps) => {
   const round = Effect.gen(function* () {
     yield* deps.resign
     const connected = yield* network.connectedPeers
-    const table: PeerTable = yield* manager.transition((t, now) => {
-      const reconciled = reconcileConnections(t, connected, now)
-      const culled = cullStale(reconciled.table, now)
-      return { table: culled.table, changes: [...reconciled.changes, ...culled.changes], value: culled.table }
-    })
-    const nowMs = yield* Clock.currentTimeMillis
-    const banned = new Set(bannedConnections(table, nowMs))
+    const banned = new Set(yield* manager.reconcileConnections(connected))
+    yield* manager.cullStale
     yield* Effect.forEach(banned, network.hangUp, { discard: true })
     const seed = yield* deps.random.nextInt
     const targets = sample(

@@ -5,17 +5,15 @@
  * most `maxPeersToSend` others: a random sample of the most recently signed ones. Bad input is answered
  * with INVALID_ARGUMENT and counts against the caller; nothing here can fail otherwise.
  */
-import { Effect, Either, type Random } from "effect"
+import { Clock, Effect, Either, type Random } from "effect"
 import { encodeSignedNodeInfo, type SignedNodeInfo } from "../../domain/nodeInfo.js"
 import type * as pb from "../../proto/soma/p2p/v1/p2p.pb.js"
 import type { CryptoService } from "../../services/Crypto.js"
 import { HandlerStatus, type InboundContext } from "../../services/Network.js"
-import type { Offence, PeerManagerService, PeerTable } from "../../services/PeerManager.js"
+import type { Offence, PeerManagerService, ServableRequest } from "../../services/PeerManager.js"
+import { sample, seededRng, type Rng } from "../peers/prng.js"
 import { SERVE_AGE_MARGIN_MS, SERVE_FRESHNESS_WINDOW } from "./config.js"
 import { describeRejection, nodeInfoVerifyItem, offenceOf, precheckNodeInfo } from "./nodeInfoRules.js"
-import { mergeNodeInfos, unchanged } from "./peerTable.js"
-import { sample, seededRng, type Rng } from "./prng.js"
-import { serveCandidates } from "./ranking.js"
 
 /** What the handler needs. */
 export interface KnownPeersServerDeps {
@@ -27,15 +25,19 @@ export interface KnownPeersServerDeps {
   readonly maxPeersToSend: number
 }
 
+/** What to ask the ledger for: the `max × SERVE_FRESHNESS_WINDOW` most recently signed servable NodeInfos. */
+export const servableRequest = (caller: InboundContext["peerId"], max: number): ServableRequest => ({
+  exclude: caller,
+  minRemainingMs: SERVE_AGE_MARGIN_MS,
+  limit: max * SERVE_FRESHNESS_WINDOW
+})
+
 /**
- * The NodeInfos to answer with: all servable ones if there are at most `max`, otherwise `max` drawn at
- * random from the `max × SERVE_FRESHNESS_WINDOW` most recently signed.
+ * The NodeInfos to answer with, from the ledger's answer to `servableRequest`: all of them if there are
+ * at most `max`, otherwise `max` drawn at random.
  */
-export const knownPeersToServe = (table: PeerTable, nowMs: number, caller: InboundContext["peerId"], max: number, rng: Rng): Array<SignedNodeInfo> => {
-  const candidates = serveCandidates(table, nowMs, caller, SERVE_AGE_MARGIN_MS)
-  const chosen = candidates.length <= max ? candidates : sample(candidates.slice(0, max * SERVE_FRESHNESS_WINDOW), max, rng)
-  return chosen.flatMap((r) => (r.info === undefined ? [] : [r.info]))
-}
+export const knownPeersToServe = (freshest: ReadonlyArray<SignedNodeInfo>, max: number, rng: Rng): Array<SignedNodeInfo> =>
+  freshest.length <= max ? [...freshest] : sample(freshest, max, rng)
 
 /** Builds the handler. */
 export const makeKnownPeersHandler =
@@ -46,23 +48,21 @@ export const makeKnownPeersHandler =
       if (yield* deps.manager.isBanned(caller)) {
         return yield* Effect.fail(new HandlerStatus({ code: "PERMISSION_DENIED", detail: "this peer is banned" }))
       }
-      const [table, nowMs] = yield* deps.manager.transition((t, now) => unchanged(t, [t, now] as const))
+      const nowMs = yield* Clock.currentTimeMillis
       const refuse = (offence: Offence | undefined, detail: string) =>
         Effect.zipRight(
-          offence === undefined ? Effect.void : deps.manager.reportMisbehaviour(caller, offence, `GetKnownPeers ownInfo: ${detail}`),
+          offence === undefined ? Effect.void : deps.manager.reportOffence(caller, offence, `GetKnownPeers ownInfo: ${detail}`),
           Effect.fail(HandlerStatus.invalidArgument(`ownInfo: ${detail}`))
         )
       if (request.ownInfo.length === 0) return yield* refuse("InvalidNodeInfo", "missing")
-      const checked = precheckNodeInfo(request.ownInfo, { nowMs, self: table.self, policy: table.policy, expectedPeerId: caller })
+      const checked = precheckNodeInfo(request.ownInfo, { nowMs, self: deps.manager.localPeerId, policy: deps.manager.policy, expectedPeerId: caller })
       if (Either.isLeft(checked)) return yield* refuse(offenceOf(checked.left), describeRejection(checked.left))
       if (!(yield* deps.crypto.verify(nodeInfoVerifyItem(checked.right)))) {
         return yield* refuse("InvalidNodeInfo", "BadSignature")
       }
-      yield* deps.manager.transition((t, now) => mergeNodeInfos(t, [checked.right], now))
+      yield* deps.manager.mergeNodeInfos([checked.right])
       const seed = yield* deps.random.nextInt
-      const [served, own] = yield* Effect.zip(
-        deps.manager.transition((t, now) => unchanged(t, knownPeersToServe(t, now, caller, deps.maxPeersToSend, seededRng(seed)))),
-        deps.ownInfo
-      )
+      const [freshest, own] = yield* Effect.zip(deps.manager.servableNodeInfos(servableRequest(caller, deps.maxPeersToSend)), deps.ownInfo)
+      const served = knownPeersToServe(freshest, deps.maxPeersToSend, seededRng(seed))
       return { ownInfo: encodeSignedNodeInfo(own), knownPeers: served.map(encodeSignedNodeInfo) }
     })

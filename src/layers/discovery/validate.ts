@@ -1,12 +1,13 @@
 /**
  * Validates a batch of received NodeInfos: the pure checks first, then one `Crypto.verifyMany` for every
- * entry that survives them and could change the table. An entry that is not newer than the NodeInfo we
- * hold for its peer is skipped unverified — it could not replace anything, and verifying the 200
+ * entry that survives them and could change the peer ledger. An entry that is not newer than the
+ * NodeInfo the ledger holds for its peer is skipped unverified — it could not replace anything, and verifying the 200
  * mostly-known entries of every answer would dominate discovery's CPU.
  */
 import { Effect, Either } from "effect"
 import type { SignedNodeInfo } from "../../domain/nodeInfo.js"
 import type { PeerId } from "../../domain/PeerId.js"
+import type { PeerManagerService } from "../../services/PeerManager.js"
 import type { CryptoService } from "../../services/Crypto.js"
 import { nodeInfoVerifyItem, precheckNodeInfo, type NodeInfoContext, type NodeInfoRejection } from "./nodeInfoRules.js"
 
@@ -24,27 +25,24 @@ export interface BatchVerdict {
   readonly skipped: number
 }
 
-/** Validates `entries`; `storedTimestamp` tells the timestamp of the NodeInfo we hold for a peer. */
+/** Validates `entries`; `newerThanHeld` is the ledger's answer to which NodeInfos could change it. */
 export const validateNodeInfos = (
   crypto: CryptoService,
   entries: ReadonlyArray<ReceivedEntry>,
   context: Omit<NodeInfoContext, "expectedPeerId">,
-  storedTimestamp: (peerId: PeerId) => number | undefined
+  newerThanHeld: PeerManagerService["newerThanHeld"]
 ): Effect.Effect<BatchVerdict> =>
   Effect.gen(function* () {
     const rejected: Array<NodeInfoRejection> = []
-    const candidates: Array<SignedNodeInfo> = []
-    let skipped = 0
+    const checked: Array<SignedNodeInfo> = []
     for (const entry of entries) {
-      const checked = precheckNodeInfo(entry.bytes, entry.expectedPeerId === undefined ? context : { ...context, expectedPeerId: entry.expectedPeerId })
-      if (Either.isLeft(checked)) {
-        rejected.push(checked.left)
-        continue
-      }
-      const held = storedTimestamp(checked.right.info.peerId)
-      if (held !== undefined && held >= checked.right.info.timestampMs) skipped += 1
-      else candidates.push(checked.right)
+      const result = precheckNodeInfo(entry.bytes, entry.expectedPeerId === undefined ? context : { ...context, expectedPeerId: entry.expectedPeerId })
+      if (Either.isLeft(result)) rejected.push(result.left)
+      else checked.push(result.right)
     }
+    const newer = checked.length === 0 ? [] : yield* newerThanHeld(checked)
+    const candidates = checked.filter((_, i) => newer[i] === true)
+    const skipped = checked.length - candidates.length
     if (candidates.length === 0) return { accepted: [], rejected, skipped }
     const verdicts = yield* crypto.verifyMany(candidates.map(nodeInfoVerifyItem))
     const accepted: Array<SignedNodeInfo> = []

@@ -69,12 +69,13 @@ export const bytesFetchedTotal = Metric.counter("soma_p2p_bytes_fetched_total", 
  */
 export type InvalidDataReason =
   | "invalid_commits" // a FetchCommits answer that fails decoding or verification
-  | "empty_commits" // a peer claimed a range and served no commit of it
+  | "withheld_commits" // a peer served none of a range it had already proven it holds
   | "invalid_blocks" // a FetchBlocks answer with a block not asked for, twice, or failing verification
+  | "withheld_blocks" // a peer left out blocks of commits it had already proven it holds
   | "unlinked_range" // a verified range the store refused (does not link to the stored chain)
 
 /** Every `InvalidDataReason`, pre-registered at 0 so that alerts see the series before the first offence. */
-export const INVALID_DATA_REASONS: ReadonlyArray<InvalidDataReason> = ["invalid_commits", "empty_commits", "invalid_blocks", "unlinked_range"]
+export const INVALID_DATA_REASONS: ReadonlyArray<InvalidDataReason> = ["invalid_commits", "withheld_commits", "invalid_blocks", "withheld_blocks", "unlinked_range"]
 
 /** Data refused from peers, by reason (tag `reason`). */
 export const invalidDataTotal = Metric.counter("soma_p2p_invalid_data_total", {

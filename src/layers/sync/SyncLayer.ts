@@ -16,6 +16,7 @@ import { StateSync, type StateSyncService } from "../../services/StateSync.js"
 import { Store, type StoreService, type TrustedCheckpoint, type Watermarks } from "../../services/Store.js"
 import { Verifier, type CommitteeInvalid } from "../../services/Verifier.js"
 import { blocksSyncedTotal, commitsSyncedTotal, recordInvalidData } from "../metrics/definitions.js"
+import { makeCertifiedTip } from "./certifiedTip.js"
 import { makeCommitteeCache } from "./committeeCache.js"
 import { commitStream } from "./commitStream.js"
 import { HEIGHT_POLL_INTERVAL_MS, SUBDAG_PUBSUB_CAPACITY } from "./constants.js"
@@ -33,10 +34,12 @@ import {
   onPeerPushed,
   onWatermarkAdvanced,
   schedule,
+  takeOffences,
   targetHeight,
   type BlocksOutcome,
   type CommitsOutcome,
   type SyncCommand,
+  type SyncOffence,
   type SyncPlan,
   type SyncPlanConfig
 } from "./syncPlan.js"
@@ -101,7 +104,7 @@ const make = (config: SyncConfig): Effect.Effect<StateSyncService, CommitteeInva
     const reportInvalid = (peer: PeerId, detail: string) =>
       Option.match(peerManager, {
         onNone: () => Effect.void,
-        onSome: (manager) => manager.reportMisbehaviour(peer, "InvalidData", detail)
+        onSome: (manager) => manager.reportOffence(peer, "InvalidData", detail)
       })
     const planConfig: SyncPlanConfig = {
       window: config.window ?? defaultSyncPlanConfig.window,
@@ -120,6 +123,9 @@ const make = (config: SyncConfig): Effect.Effect<StateSyncService, CommitteeInva
         ? config.start.commitRef.digest
         : Option.getOrUndefined(Option.map(yield* Effect.orDie(store.getCommit(started.highestSyncedCommit)), (c) => c.ref.digest))
     const planRef = yield* Ref.make(initialPlan(started.highestSyncedCommit, started.nextEpoch, lastDigest))
+    // What we advertise and serve up to: the highest commit whose quorum votes we store.
+    const certifiedTip = yield* makeCertifiedTip(store, committees, config.start.commitRef)
+    yield* Effect.orDie(certifiedTip.refresh)
     const published = yield* Effect.acquireRelease(PubSub.sliding<CommittedSubDag>(SUBDAG_PUBSUB_CAPACITY), PubSub.shutdown)
     const events = yield* Effect.acquireRelease(Queue.bounded<SyncEvent>(EVENT_QUEUE_CAPACITY), Queue.shutdown)
     const hints = yield* Effect.acquireRelease(Queue.dropping<SyncEvent>(HINT_QUEUE_CAPACITY), Queue.shutdown)
@@ -129,13 +135,21 @@ const make = (config: SyncConfig): Effect.Effect<StateSyncService, CommitteeInva
     const peersBehind = (index: number) =>
       Effect.map(Ref.get(planRef), (plan) => [...plan.peers.entries()].filter(([, p]) => p.highest >= 0 && p.highest < index).map(([id]) => id))
 
+    /** Tells peers behind it about our new certified tip (never about uncertified commits: they could not be served). */
     const announce = (ref: CommitRef) =>
       Effect.flatMap(peersBehind(ref.index), (peers) =>
         Effect.forEach(peers, (peer) => pushCommit(network, peer, ref), { concurrency: PUSH_CONCURRENCY, discard: true })
       ).pipe(Effect.forkIn(scope), Effect.asVoid)
 
-    /** Writes commits in one transaction and publishes them, under the delivery lock. */
-    const persistAndPublish = (subDags: ReadonlyArray<CommittedSubDag>, extraBlocks: ReadonlyArray<VerifiedBlock>) =>
+    /** Announces the certified tip if a local write raised it. */
+    const refreshTip = Effect.flatMap(certifiedTip.refresh, Option.match({ onNone: () => Effect.void, onSome: announce }))
+
+    /**
+     * Writes commits in one transaction and publishes them, under the delivery lock. `certified`: the
+     * last commit's certifiers were verified and are in `extraBlocks` (sync); otherwise (the validator
+     * path) the stored votes say what is certified.
+     */
+    const persistAndPublish = (subDags: ReadonlyArray<CommittedSubDag>, extraBlocks: ReadonlyArray<VerifiedBlock>, certified: boolean) =>
       deliveryLock.withPermits(1)(
         Effect.gen(function* () {
           const watermarks = yield* store.writeCommits(
@@ -143,8 +157,26 @@ const make = (config: SyncConfig): Effect.Effect<StateSyncService, CommitteeInva
             { extraBlocks }
           )
           for (const subDag of subDags) yield* PubSub.publish(published, subDag)
+          const last = subDags[subDags.length - 1]
+          if (certified && last !== undefined) {
+            yield* certifiedTip.certified(last.commitRef)
+            yield* announce(last.commitRef)
+          } else yield* refreshTip
           return watermarks
         })
+      )
+
+    /** Reports what transitions found: metrics, a warning, and the peer ledger (which decides bans). */
+    const reportOffences = (offences: ReadonlyArray<SyncOffence>) =>
+      Effect.forEach(
+        offences,
+        ({ detail, peer, reason }) =>
+          Effect.all([
+            recordInvalidData(reason),
+            Effect.logWarning(`peer ${peer.slice(0, 8)} banned by sync (${reason}): ${detail}`),
+            reportInvalid(peer, `${reason}: ${detail}`)
+          ]),
+        { discard: true }
       )
 
     // ---- workers --------------------------------------------------------------------------------
@@ -159,13 +191,6 @@ const make = (config: SyncConfig): Effect.Effect<StateSyncService, CommitteeInva
               : verifyCommitsResponse(deps, command.peer, { start: command.start, end: command.end, minEpoch: command.held.epoch, previousDigest: command.previousDigest }, command.held.commits, command.held.certifierRefs)
           return work.pipe(
             Effect.catchAllCause((cause) => Effect.succeed<CommitsOutcome>({ _tag: "Failed", detail: `local failure: ${cause.toString()}` })),
-            Effect.tap((outcome) =>
-              outcome._tag === "Invalid"
-                ? Effect.zipRight(recordInvalidData("invalid_commits"), reportInvalid(command.peer, outcome.detail))
-                : outcome._tag === "Empty"
-                  ? Effect.zipRight(recordInvalidData("empty_commits"), reportInvalid(command.peer, `claimed commit ${command.start} but served none`))
-                  : Effect.void
-            ),
             Effect.flatMap((outcome) => report({ _tag: "Commits", rangeId: command.rangeId, peer: command.peer, outcome })),
             Effect.asVoid
           )
@@ -173,9 +198,6 @@ const make = (config: SyncConfig): Effect.Effect<StateSyncService, CommitteeInva
         case "FetchBlocks":
           return fetchBlocks(deps, command.peer, command.epoch, command.refs).pipe(
             Effect.catchAllCause((cause) => Effect.succeed<BlocksOutcome>({ blocks: [], failed: `local failure: ${cause.toString()}` })),
-            Effect.tap((outcome) =>
-              outcome.invalid !== undefined ? Effect.zipRight(recordInvalidData("invalid_blocks"), reportInvalid(command.peer, outcome.invalid)) : Effect.void
-            ),
             Effect.flatMap((outcome) => report({ _tag: "Blocks", rangeId: command.rangeId, chunkId: command.chunkId, peer: command.peer, outcome })),
             Effect.asVoid
           )
@@ -192,13 +214,12 @@ const make = (config: SyncConfig): Effect.Effect<StateSyncService, CommitteeInva
             c.commit.blocks.map((ref) => range.status.blocks.get(blockRefKey(ref)) as VerifiedBlock)
           )
         )
-        const written = yield* Effect.either(persistAndPublish(subDags, range.status.certifiers))
+        const written = yield* Effect.either(persistAndPublish(subDags, range.status.certifiers, true))
         if (written._tag === "Right") {
           const last = subDags[subDags.length - 1] as CommittedSubDag
           yield* Effect.logDebug(`synced commits ${range.start}..${range.end} (epoch ${last.epoch})`)
           yield* Metric.incrementBy(commitsSyncedTotal, subDags.length)
           yield* Metric.incrementBy(blocksSyncedTotal, subDags.reduce((n, s) => n + s.blocks.length, 0))
-          yield* announce(last.commitRef)
           return onDelivered(plan, range.id, written.right.nextEpoch)
         }
         const error = written.left
@@ -208,9 +229,7 @@ const make = (config: SyncConfig): Effect.Effect<StateSyncService, CommitteeInva
           return w === null ? plan : onWatermarkAdvanced(plan, w.highestSyncedCommit, w.nextEpoch)
         }
         if (error._tag === "StoreInconsistency") {
-          yield* Effect.logWarning(`range ${range.start}..${range.end} refused by the store (${error.reason}); banning ${range.status.servedBy.slice(0, 8)}`)
-          yield* recordInvalidData("unlinked_range")
-          yield* reportInvalid(range.status.servedBy, `range ${range.start}..${range.end} does not link: ${error.reason}`)
+          yield* Effect.logDebug(`range ${range.start}..${range.end} refused by the store: ${error.message}`)
           return onDeliveryRefused(plan, range.id, now)
         }
         yield* Effect.logError(`store write failed, will retry: ${error.message}`)
@@ -240,6 +259,9 @@ const make = (config: SyncConfig): Effect.Effect<StateSyncService, CommitteeInva
         yield* Ref.set(planRef, plan)
         if (plan === before) break // nothing changed (a failed write): wait for the next event
       }
+      const found = takeOffences(plan)
+      yield* Ref.set(planRef, found.plan)
+      yield* reportOffences(found.offences)
     })
 
     yield* iteration.pipe(
@@ -282,7 +304,7 @@ const make = (config: SyncConfig): Effect.Effect<StateSyncService, CommitteeInva
     )
 
     // ---- serving --------------------------------------------------------------------------------
-    yield* registerSyncServer(network, store, committees, (peer, ref) => Queue.offer(hints, { _tag: "Pushed", peer, index: ref.index }).pipe(Effect.asVoid))
+    yield* registerSyncServer(network, store, committees, certifiedTip, (peer, ref) => Queue.offer(hints, { _tag: "Pushed", peer, index: ref.index }).pipe(Effect.asVoid))
 
     // ---- the service ----------------------------------------------------------------------------
     const service: StateSyncService = {
@@ -293,6 +315,7 @@ const make = (config: SyncConfig): Effect.Effect<StateSyncService, CommitteeInva
         const peers = [...plan.peers.values()]
         return {
           highestSyncedCommit: w.highestSyncedCommit,
+          highestCertifiedCommit: (yield* certifiedTip.get).index,
           targetCommit: Math.max(w.highestSyncedCommit, targetHeight(plan, now)),
           lowestAvailableCommit: w.lowestAvailableCommit,
           epoch: w.nextEpoch,
@@ -310,10 +333,11 @@ const make = (config: SyncConfig): Effect.Effect<StateSyncService, CommitteeInva
       commits: (fromIndex) => commitStream(store, published, fromIndex),
       sendCommit: (subDag, certifierBlocks = []) =>
         Effect.gen(function* () {
-          const watermarks = yield* persistAndPublish([subDag], certifierBlocks)
+          const watermarks = yield* persistAndPublish([subDag], certifierBlocks, false)
           yield* Queue.offer(events, { _tag: "WatermarkAdvanced", watermarks })
-          yield* announce(subDag.commitRef)
-        })
+        }),
+      recordVotes: (blocks) =>
+        deliveryLock.withPermits(1)(Effect.zipRight(store.writeBlocks(blocks), refreshTip))
     }
     return service
   })

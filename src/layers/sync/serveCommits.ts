@@ -11,7 +11,7 @@ import { bytesEqual } from "../../domain/bytes.js"
 import type { VerifiedCommit } from "../../domain/commit.js"
 import { reachesQuorum, type Committee } from "../../domain/committee.js"
 import { MAX_COMMITTEE_SIZE } from "../../domain/limits.js"
-import type { BlockRef } from "../../domain/refs.js"
+import type { BlockRef, CommitRef } from "../../domain/refs.js"
 import type { StoreError, StoreService } from "../../services/Store.js"
 import { MAX_BLOCKS_PER_FETCH, MAX_COMMITS_PER_RANGE } from "./constants.js"
 
@@ -37,19 +37,22 @@ const empty: CommitsAnswer = { commits: [], certifierRefs: [] }
 const CERTIFIER_REFS_BUDGET = MAX_COMMITTEE_SIZE * 52
 
 /**
- * Commits `start..end` as we can prove them: at most 100, cut at our watermark, at the end of the first
- * commit's epoch and at the message budget, then trailing commits without quorum votes dropped.
+ * Commits `start..end` as we can prove them: at most 100, cut at our certified tip (`certifiedTip.ts`), at
+ * the end of the first commit's epoch and at the message budget, then trailing commits without quorum
+ * votes dropped (an answer cut below the tip by the budget or the epoch ends on an uncertified commit).
  */
 export const serveFetchCommits = (
   store: StoreService,
   committeeOf: (epoch: number) => Effect.Effect<Option.Option<Committee>, StoreError>,
   start: number,
-  end: number
+  end: number,
+  certifiedTip: number
 ): Effect.Effect<CommitsAnswer, StoreError> =>
   Effect.gen(function* () {
     const { highestSyncedCommit, lowestAvailableCommit } = yield* store.watermarks
     const from = Math.max(start, lowestAvailableCommit)
-    const to = Math.min(end, start + MAX_COMMITS_PER_RANGE - 1, highestSyncedCommit)
+    // Nothing above the certified tip can be proven (its votes are not stored yet): not even read.
+    const to = Math.min(end, start + MAX_COMMITS_PER_RANGE - 1, highestSyncedCommit, certifiedTip)
     if (from !== start || to < from) return empty
     const scanned = yield* store.scanCommits(from, to, MAX_COMMITS_PER_RANGE)
     const first = scanned[0]
@@ -69,12 +72,22 @@ export const serveFetchCommits = (
     // Walk back from the last commit to the first one a quorum of stored blocks votes for.
     while (commits.length > 0) {
       const last = commits[commits.length - 1] as VerifiedCommit
-      const votes = (yield* store.commitVotes(last.ref.index, MAX_VOTES_READ)).filter((v) => bytesEqual(v.commit.digest, last.ref.digest))
-      const certifierRefs = onePerAuthor(votes.map((v) => v.voter), committee.value.authorities.length)
-      if (reachesQuorum(committee.value, certifierRefs.map((r) => r.author))) return { commits, certifierRefs }
+      const certifierRefs = yield* quorumVoters(store, committee.value, last.ref)
+      if (Option.isSome(certifierRefs)) return { commits, certifierRefs: certifierRefs.value }
       commits.pop()
     }
     return empty
+  })
+
+/**
+ * The stored blocks voting for `ref` (one per author of the committee, an equivocating author counted
+ * once as in the check) when their stake is a quorum: the proof that `ref` is certified.
+ */
+export const quorumVoters = (store: StoreService, committee: Committee, ref: CommitRef): Effect.Effect<Option.Option<ReadonlyArray<BlockRef>>, StoreError> =>
+  Effect.map(store.commitVotes(ref.index, MAX_VOTES_READ), (stored) => {
+    const votes = stored.filter((v) => bytesEqual(v.commit.digest, ref.digest))
+    const voters = onePerAuthor(votes.map((v) => v.voter), committee.authorities.length)
+    return reachesQuorum(committee, voters.map((r) => r.author)) ? Option.some(voters) : Option.none()
   })
 
 /** The first vote of each author of the committee (an equivocating author counts once, as in the check). */

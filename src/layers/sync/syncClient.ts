@@ -106,7 +106,7 @@ export const verifyCommitsResponse = (
 ): Effect.Effect<CommitsOutcome, StoreError> =>
   Effect.gen(function* () {
     const first = commits[0]
-    if (first === undefined) return { _tag: "Empty" } as const
+    if (first === undefined) return { _tag: "Empty", start } as const
     const decoded = decodeCommit(first)
     if (Either.isLeft(decoded)) return { _tag: "Invalid", detail: decoded.left.message } as const
     const epoch = decoded.right.epoch

@@ -12,6 +12,7 @@
  * whatever heights peers claim and however large commits are.
  */
 import type { VerifiedBlock } from "../../domain/block.js"
+import type { InvalidDataReason } from "../metrics/definitions.js"
 import type { VerifiedCommit } from "../../domain/commit.js"
 import type { PeerId } from "../../domain/PeerId.js"
 import { blockRefKey, type BlockRef } from "../../domain/refs.js"
@@ -28,10 +29,16 @@ import {
   RANGES_PER_BUDGET
 } from "./constants.js"
 
-/** What we believe about a peer, for sync. Claims are hints: a peer that cannot serve them is penalised. */
+/**
+ * What we believe about a peer, for sync. Claims are hints; what a peer has *proven* (served with a
+ * certificate that verified) is a fact: serving less than that later is a lie, while an empty answer
+ * above it is only "not yet" (DESIGN.md §6.1).
+ */
 export interface SyncPeer {
-  /** Claimed highest synced commit (−1: no usable claim). */
+  /** Claimed highest certified commit (−1: no usable claim). */
   readonly highest: number
+  /** Highest commit it served in a verified answer (0: none yet). */
+  readonly proven: number
   /** Claimed lowest available commit. */
   readonly lowest: number
   /** Our requests to it that have not completed. */
@@ -40,6 +47,13 @@ export interface SyncPeer {
   readonly failures: number
   readonly backoffUntil: number
   readonly bannedUntil: number
+}
+
+/** A peer did something only a liar or a forger does: sync bans it and reports it to the peer ledger. */
+export interface SyncOffence {
+  readonly peer: PeerId
+  readonly reason: InvalidDataReason
+  readonly detail: string
 }
 
 /** A response whose commits are of an epoch whose committee is not installed yet. */
@@ -118,6 +132,8 @@ export interface SyncPlan {
   readonly blocksPerCommit: number
   /** Digest of commit `nextIndex − 1` when known: the head range must link to it. */
   readonly lastDigest?: Uint8Array
+  /** Offences found by transitions, oldest first, until the loop takes them (`takeOffences`). */
+  readonly offences: ReadonlyArray<SyncOffence>
 }
 
 /** What the loop should do. */
@@ -148,8 +164,8 @@ export type SyncCommand =
 export type CommitsOutcome =
   | { readonly _tag: "Verified"; readonly commits: ReadonlyArray<VerifiedCommit>; readonly certifiers: ReadonlyArray<VerifiedBlock> }
   | { readonly _tag: "NeedsCommittee"; readonly held: HeldCommits }
-  /** The peer answered with no commit although it claimed to have them (a lie: banned). */
-  | { readonly _tag: "Empty" }
+  /** The peer answered with no commit from `start`: a lie if it had proven `start`, else "not yet". */
+  | { readonly _tag: "Empty"; readonly start: number }
   /** Timeout, unreachable, or an error status: not proof of malice. */
   | { readonly _tag: "Failed"; readonly detail: string }
   /** The peer served data that does not verify. */
@@ -172,6 +188,7 @@ export const initialPlan = (highestSyncedCommit: number, nextEpoch: number, last
   peers: new Map(),
   nextId: 1,
   blocksPerCommit: 0,
+  offences: [],
   ...(lastDigest !== undefined ? { lastDigest } : {})
 })
 
@@ -198,7 +215,7 @@ const withPreviousDigest = (digest: Uint8Array | undefined) => (digest !== undef
 // ---------------------------------------------------------------------------------------------------
 // Peers
 
-const noClaim: SyncPeer = { highest: -1, lowest: 0, inflight: 0, failures: 0, backoffUntil: 0, bannedUntil: 0 }
+const noClaim: SyncPeer = { highest: -1, proven: 0, lowest: 0, inflight: 0, failures: 0, backoffUntil: 0, bannedUntil: 0 }
 
 const updatePeer = (plan: SyncPlan, peer: PeerId, f: (p: SyncPeer) => SyncPeer): SyncPlan => {
   const peers = new Map(plan.peers)
@@ -250,6 +267,24 @@ const banned = (plan: SyncPlan, peer: PeerId, now: number): SyncPlan =>
 /** Bans a peer outright (e.g. it pushed nonsense); its claims are dropped. */
 export const banPeer = (plan: SyncPlan, peer: PeerId, now: number): SyncPlan =>
   updatePeer(plan, peer, (p) => ({ ...p, highest: -1, bannedUntil: now + BAN_DURATION_MS }))
+
+/** Records an offence for the loop to report. */
+const offence = (plan: SyncPlan, peer: PeerId, reason: InvalidDataReason, detail: string): SyncPlan => ({
+  ...plan,
+  offences: [...plan.offences, { peer, reason, detail }]
+})
+
+/** The offences recorded since the last call, and the plan without them. */
+export const takeOffences = (plan: SyncPlan): { readonly plan: SyncPlan; readonly offences: ReadonlyArray<SyncOffence> } =>
+  plan.offences.length === 0 ? { plan, offences: [] } : { plan: { ...plan, offences: [] }, offences: plan.offences }
+
+/**
+ * An empty answer from `start` by a peer that has not proven `start`: "not yet" (its claim ran ahead of
+ * what it can serve, or raced a push). No penalty; it backs off like a failure and its claim drops below
+ * `start` until it claims again.
+ */
+const notYet = (plan: SyncPlan, peer: PeerId, start: number, now: number): SyncPlan =>
+  updatePeer(failed(plan, peer, now), peer, (p) => ({ ...p, highest: Math.min(p.highest, start - 1) }))
 
 // ---------------------------------------------------------------------------------------------------
 // Ranges
@@ -323,9 +358,10 @@ export const onCommitsOutcome = (plan: SyncPlan, rangeId: number, peer: PeerId, 
   switch (outcome._tag) {
     case "Verified": {
       const blocks = outcome.commits.reduce((n, c) => n + c.commit.blocks.length, 0)
-      const next = { ...succeeded(plan, peer), blocksPerCommit: Math.max(plan.blocksPerCommit, Math.ceil(blocks / Math.max(1, outcome.commits.length))) }
-      if (!current || range === undefined) return next
       const last = outcome.commits[outcome.commits.length - 1]
+      const proven = updatePeer(succeeded(plan, peer), peer, (p) => ({ ...p, proven: Math.max(p.proven, last?.commit.index ?? 0) }))
+      const next = { ...proven, blocksPerCommit: Math.max(plan.blocksPerCommit, Math.ceil(blocks / Math.max(1, outcome.commits.length))) }
+      if (!current || range === undefined) return next
       const coveredEnd = last === undefined ? range.start - 1 : last.commit.index
       if (coveredEnd < range.start || coveredEnd > range.end) return { ...next, ranges: next.ranges.map((r) => (r.id === rangeId ? { ...r, status: queued } : r)) }
       // A shorter answer (epoch boundary, or the peer's height): the rest becomes a new queued range.
@@ -340,9 +376,13 @@ export const onCommitsOutcome = (plan: SyncPlan, rangeId: number, peer: PeerId, 
       return replaceRange(next, rangeId, (r) => [{ ...r, status: { _tag: "AwaitingCommittee", peer, held: outcome.held } }])
     }
     case "Empty": {
-      // It claimed (itself: heights and pushes come from the peer) to hold the range's start but has
-      // nothing there. Claims only grow on an honest node, so this is a lie: ban it like bad data.
-      const next = banned(plan, peer, now)
+      // Nothing from `start`. Having served a certified commit at or above `start` before, it holds
+      // `start` (an honest store never loses a synced commit): a lie. Otherwise only "not yet".
+      const proven = plan.peers.get(peer)?.proven ?? 0
+      const next =
+        outcome.start <= proven
+          ? offence(banned(plan, peer, now), peer, "withheld_commits", `served nothing from commit ${outcome.start} after proving commit ${proven}`)
+          : notYet(plan, peer, outcome.start, now)
       return current ? replaceRange(next, rangeId, (r) => [{ ...r, status: queued }]) : next
     }
     case "Failed": {
@@ -350,7 +390,7 @@ export const onCommitsOutcome = (plan: SyncPlan, rangeId: number, peer: PeerId, 
       return current ? replaceRange(next, rangeId, (r) => [{ ...r, status: queued }]) : next
     }
     case "Invalid": {
-      const next = banned(plan, peer, now)
+      const next = offence(banned(plan, peer, now), peer, "invalid_commits", outcome.detail)
       return current ? replaceRange(next, rangeId, (r) => [{ ...r, status: queued }]) : next
     }
   }
@@ -359,7 +399,11 @@ export const onCommitsOutcome = (plan: SyncPlan, rangeId: number, peer: PeerId, 
 /** A block chunk fetch ended: keep what verified, request the rest again, penalise as deserved. */
 export const onBlocksOutcome = (plan: SyncPlan, rangeId: number, chunkId: number, peer: PeerId, outcome: BlocksOutcome, now: number): SyncPlan => {
   let next =
-    outcome.invalid !== undefined ? banned(plan, peer, now) : outcome.failed !== undefined ? failed(plan, peer, now) : succeeded(plan, peer)
+    outcome.invalid !== undefined
+      ? offence(banned(plan, peer, now), peer, "invalid_blocks", outcome.invalid)
+      : outcome.failed !== undefined
+        ? failed(plan, peer, now)
+        : succeeded(plan, peer)
   const range = findRange(next, rangeId)
   if (range === undefined || range.status._tag !== "FetchingBlocks") return next
   const status = range.status
@@ -369,8 +413,15 @@ export const onBlocksOutcome = (plan: SyncPlan, rangeId: number, chunkId: number
   for (const b of outcome.blocks) have.set(blockRefKey(b.ref), b)
   const missing = chunk.refs.filter((r) => !have.has(blockRefKey(r)))
   if (missing.length > 0 && outcome.invalid === undefined && outcome.failed === undefined) {
-    // It answered but left blocks out: it does not have what it claimed; try others for those.
-    next = updatePeer(next, peer, (p) => ({ ...p, failures: p.failures + 1, backoffUntil: now + BACKOFF_BASE_MS }))
+    const claims = next.peers.get(peer)
+    if (claims !== undefined && claims.proven >= range.end && claims.lowest <= range.start) {
+      // It proved it holds every commit of the range (an honest store writes a commit with its blocks),
+      // yet left some of their blocks out: a lie.
+      next = offence(banPeer(next, peer, now), peer, "withheld_blocks", `left out ${missing.length} block(s) of commits ${range.start}..${range.end} after proving commit ${claims.proven}`)
+    } else {
+      // It answered but left blocks out: it does not have what it claimed; try others for those.
+      next = updatePeer(next, peer, (p) => ({ ...p, failures: p.failures + 1, backoffUntil: now + BACKOFF_BASE_MS }))
+    }
   }
   const chunks = new Map(status.chunks)
   chunks.delete(chunkId)
@@ -394,7 +445,8 @@ export const onDelivered = (plan: SyncPlan, rangeId: number, nextEpoch: number):
 export const onDeliveryRefused = (plan: SyncPlan, rangeId: number, now: number): SyncPlan => {
   const range = findRange(plan, rangeId)
   if (range === undefined || range.status._tag !== "Ready") return plan
-  const next = banPeer(plan, range.status.servedBy, now)
+  const servedBy = range.status.servedBy
+  const next = offence(banPeer(plan, servedBy, now), servedBy, "unlinked_range", `range ${range.start}..${range.end} does not link to the stored chain`)
   return replaceRange(next, rangeId, (r) => [{ ...r, status: queued }])
 }
 
@@ -486,11 +538,15 @@ export const schedule = (
     if (range.status._tag !== "AwaitingCommittee") continue
     const { peer, held } = range.status
     const isHead = range.start === next.nextIndex
-    if (held.epoch === next.nextEpoch) {
+    if (isBanned(next.peers.get(peer), now)) {
+      // Banned since it answered (it lied elsewhere): its held answer is not worth verifying.
+      next = replaceRange(next, range.id, (r) => [{ ...r, status: queued }])
+    } else if (held.epoch === next.nextEpoch) {
       commands.push({ _tag: "VerifyHeld", rangeId: range.id, peer, start: range.start, end: range.end, held, ...withPreviousDigest(previousDigestOf(next, range.id)) })
       next = reserve(replaceRange(next, range.id, (r) => [{ ...r, status: { _tag: "VerifyingCommits", peer } }]), peer)
     } else if (held.epoch < next.nextEpoch || isHead) {
-      next = replaceRange(banPeer(next, peer, now), range.id, (r) => [{ ...r, status: queued }])
+      const detail = `commit ${range.start} claims epoch ${held.epoch}, but epoch ${next.nextEpoch} is next`
+      next = replaceRange(offence(banPeer(next, peer, now), peer, "invalid_commits", detail), range.id, (r) => [{ ...r, status: queued }])
     }
   }
 

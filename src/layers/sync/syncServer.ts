@@ -11,6 +11,7 @@ import type { PeerId } from "../../domain/PeerId.js"
 import { P2pMethods } from "../../proto/P2pMethods.js"
 import { HandlerStatus, type NetworkService } from "../../services/Network.js"
 import type { StoreError, StoreService } from "../../services/Store.js"
+import type { CertifiedTip } from "./certifiedTip.js"
 import type { CommitteeCache } from "./committeeCache.js"
 import { MAX_BLOCKS_PER_FETCH } from "./constants.js"
 import { serveFetchBlocks, serveFetchCommits } from "./serveCommits.js"
@@ -26,13 +27,15 @@ export const registerSyncServer = (
   network: NetworkService,
   store: StoreService,
   committees: CommitteeCache,
+  certifiedTip: CertifiedTip,
   onPush: (peer: PeerId, ref: CommitRef) => Effect.Effect<void>
 ): Effect.Effect<void, never, Scope.Scope> =>
   Effect.gen(function* () {
+    // We advertise what we can prove: the certified tip, not the stored one (DESIGN.md §6.1).
     yield* network.handleUnary(P2pMethods.GetCommitAvailability, () =>
-      Effect.map(store.watermarks, (w) => ({
-        highestSyncedCommit: w.highestSyncedCommit,
-        lowestAvailableCommit: w.lowestAvailableCommit,
+      Effect.zipWith(store.watermarks, certifiedTip.get, (w, tip) => ({
+        highestSyncedCommit: tip.index,
+        lowestAvailableCommit: Math.min(w.lowestAvailableCommit, tip.index + 1),
         epoch: w.nextEpoch
       })).pipe(Effect.mapError(unavailable))
     )
@@ -41,7 +44,7 @@ export const registerSyncServer = (
       Effect.gen(function* () {
         const query = request.query
         if (query === undefined) return yield* Effect.fail(HandlerStatus.invalidArgument("query must be latest or index"))
-        const index = query.$case === "latest" ? (yield* store.watermarks).highestSyncedCommit : query.value
+        const index = query.$case === "latest" ? (yield* certifiedTip.get).index : query.value
         const commit = index === 0 ? Option.none() : yield* store.getCommit(index)
         return Option.match(commit, {
           onNone: () => ({}),
@@ -60,7 +63,7 @@ export const registerSyncServer = (
     yield* network.handleUnary(P2pMethods.FetchCommits, (request) => {
       if (request.start < 1 || request.end < request.start || request.end > MAX_COMMIT_INDEX)
         return Effect.fail(HandlerStatus.invalidArgument(`bad range ${request.start}..${request.end}`))
-      return serveFetchCommits(store, committees.get, request.start, request.end).pipe(
+      return Effect.flatMap(certifiedTip.get, (tip) => serveFetchCommits(store, committees.get, request.start, request.end, tip.index)).pipe(
         Effect.map((answer) => ({ commits: answer.commits.map((c) => c.bytes), certifierRefs: answer.certifierRefs.map((r) => encodeBcs(BlockRefBcs, r)) })),
         Effect.mapError(unavailable)
       )

@@ -4,7 +4,7 @@
  * the same generator with the same seed, so they all produce the same chain; a validator that is
  * behind (restarted, slow) simply finds the commit already synced from its peers.
  */
-import { Effect, Schedule } from "effect"
+import { Effect } from "effect"
 import { ChainGenerator, type ChainConfig } from "../../testkit/chain.js"
 import type { StateSyncService } from "../../services/StateSync.js"
 
@@ -22,23 +22,40 @@ export interface ProducerConfig {
   readonly commits?: number
 }
 
-/** Produces commits until `commits` (or for ever); resolves when done. */
+/**
+ * Produces commits until `commits` (or for ever); resolves when done. Each commit is stored at commit time
+ * without its votes (`sendCommit`), and the next round's blocks, which carry the votes, are recorded half
+ * an interval later (`recordVotes`) — as a validator fed by consensus does, so its certified tip trails
+ * its stored tip by up to one commit. A restarted validator skips what its store already holds at once
+ * (re-recording the votes of its last stored commit, which a crash may have lost) and produces from there.
+ */
 export const produceCommits = (sync: StateSyncService, config: ProducerConfig): Effect.Effect<number> =>
   Effect.gen(function* () {
     const iterator = new ChainGenerator({ ...config.chain, validatorAddress: (i) => devnetAddress(config.basePort, i) }).commits()
     const limit = config.commits ?? Number.POSITIVE_INFINITY
+    const intervalMs = Math.max(2, Math.round(1000 / config.rate))
     let produced = 0
-    const step = Effect.gen(function* () {
+    const stored = yield* Effect.orElseSucceed(Effect.map(sync.status, (s) => s.highestSyncedCommit), () => 0)
+    for (;;) {
       const next = iterator.next()
-      if (next.done === true) return
+      if (next.done === true || produced >= limit) break
       const generated = next.value
       produced = generated.subDag.commitRef.index
-      yield* sync.sendCommit(generated.subDag, generated.certifierBlocks).pipe(
-        // Already synced from a faster peer (this validator was behind): nothing to do.
-        Effect.catchTag("StoreInconsistency", (e) => (e.reason === "CommitAlreadyStored" ? Effect.void : Effect.fail(e))),
-        Effect.catchAll((e) => Effect.logWarning(`could not store commit ${produced}: ${e.message}`))
+      if (produced < stored) continue
+      if (produced > stored) {
+        const fresh = yield* sync.sendCommit(generated.subDag).pipe(
+          Effect.as(true),
+          // Already synced from a faster peer (this validator was behind): nothing to do.
+          Effect.catchTag("StoreInconsistency", (e) => (e.reason === "CommitAlreadyStored" ? Effect.succeed(false) : Effect.fail(e))),
+          Effect.catchAll((e) => Effect.as(Effect.logWarning(`could not store commit ${produced}: ${e.message}`), false))
+        )
+        if (!fresh) continue
+        yield* Effect.sleep(intervalMs / 2)
+      }
+      yield* sync.recordVotes(generated.certifierBlocks).pipe(
+        Effect.catchAll((e) => Effect.logWarning(`could not record the votes for commit ${produced}: ${e.message}`))
       )
-    })
-    yield* step.pipe(Effect.repeat({ schedule: Schedule.spaced(Math.max(1, Math.round(1000 / config.rate))), while: () => produced < limit }))
+      yield* Effect.sleep(intervalMs / 2)
+    }
     return produced
   })

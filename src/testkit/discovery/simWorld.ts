@@ -17,7 +17,7 @@ import { SimNetwork, type SimNetworkService } from "../../layers/network/sim/Sim
 import { SimNetworkLayer } from "../../layers/network/sim/SimNetworkLayer.js"
 import type { DiscoveryTuning } from "../../layers/discovery/config.js"
 import { DiscoveryLayer } from "../../layers/discovery/DiscoveryLayer.js"
-import { PeerManagerLayer } from "../../layers/discovery/PeerManagerLayer.js"
+import { PeerManagerLayer } from "../../layers/peers/PeerManagerLayer.js"
 
 /** What to simulate. */
 export interface SimDiscoveryConfig {

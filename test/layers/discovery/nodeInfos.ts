@@ -1,5 +1,5 @@
 /**
- * Signed NodeInfos for the pure tests: deterministic keys per index, honest and faulty variants, and a
+ * Signed NodeInfos for the discovery and peer-ledger tests: deterministic keys per index, honest and faulty variants, and a
  * hand-made encoder for infos the real codec refuses to write (over the limits).
  */
 import { bcs } from "@mysten/bcs"
@@ -10,9 +10,6 @@ import { signNodeInfo } from "../../../src/testkit/faults.js"
 import { deriveSeed, TestSigner } from "../../../src/testkit/keys.js"
 import { nativeVerify } from "../../../src/layers/crypto/NodeCryptoLayer.js"
 import { nodeInfoVerifyItem } from "../../../src/layers/discovery/nodeInfoRules.js"
-import { defaultPeerPolicy } from "../../../src/layers/discovery/config.js"
-import { emptyTable } from "../../../src/layers/discovery/peerTable.js"
-import type { PeerPolicy, PeerTable } from "../../../src/services/PeerManager.js"
 
 const signers = new Map<number, TestSigner>()
 
@@ -45,9 +42,6 @@ export const signedInfo = (index: number, timestampMs: number, overrides: Partia
 
 /** Whether a stored NodeInfo's signature verifies (strict, OpenSSL). */
 export const verifies = (signed: SignedNodeInfo): boolean => nativeVerify(nodeInfoVerifyItem(signed))
-
-/** The table of node 0 with a policy override. */
-export const tableOf = (policy: Partial<PeerPolicy> = {}): PeerTable => emptyTable(peerOf(0), { ...defaultPeerPolicy, ...policy })
 
 const LooseNodeInfo = bcs.struct("LooseNodeInfo", {
   peerId: bcs.fixedArray(32, bcs.u8()),

@@ -2,16 +2,24 @@
  * The GetKnownPeers handler, called by a raw simulated node: it caps its answer at 200 peers, checks
  * the caller's own NodeInfo (named after the authenticated caller, current, validly signed) before
  * storing it, answers INVALID_ARGUMENT to bad input, charges the caller, and refuses it once banned.
+ * And, pure, which NodeInfos an answer carries.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Effect, Either, Option } from "effect"
 import { decodeSignedNodeInfo, encodeSignedNodeInfo } from "../../../src/domain/nodeInfo.js"
+import type { PeerId } from "../../../src/domain/PeerId.js"
 import { nodeInfoSignedByWrongKey } from "../../../src/testkit/faults.js"
-import { mergeNodeInfos } from "../../../src/layers/discovery/peerTable.js"
+import { MAX_INFO_AGE_MS } from "../../../src/layers/peers/policy.js"
+import { seededRng } from "../../../src/layers/peers/prng.js"
+import { servableNodeInfos } from "../../../src/layers/peers/ranking.js"
+import { mergeNodeInfos, updateRecord, type PeerTable } from "../../../src/layers/peers/table.js"
+import { SERVE_AGE_MARGIN_MS } from "../../../src/layers/discovery/config.js"
+import { knownPeersToServe, servableRequest } from "../../../src/layers/discovery/server.js"
 import { makeSimDiscoveryWorld, simAddress } from "../../../src/testkit/discovery/simWorld.js"
 import { makeSimNode } from "../../../src/layers/network/sim/SimNetworkLayer.js"
 import { P2pMethods } from "../../../src/proto/P2pMethods.js"
 import { onVirtualTime, within } from "./fixtures.js"
+import { tableOf } from "../peers/fixtures.js"
 import { nodeInfo, peerOf, signedInfo, signerOf, verifies } from "./nodeInfos.js"
 
 describe("GetKnownPeers handler", () => {
@@ -24,7 +32,7 @@ describe("GetKnownPeers handler", () => {
         yield* within(time, 1_000, caller.dial(server.peerId, simAddress(server.peerId)))
         const now = yield* Clock.currentTimeMillis
         // The server knows 300 other peers.
-        yield* server.manager.transition((t, nowMs) => mergeNodeInfos(t, Array.from({ length: 300 }, (_, i) => signedInfo(10 + i, now)), nowMs))
+        yield* server.manager.mergeNodeInfos(Array.from({ length: 300 }, (_, i) => signedInfo(10 + i, now)))
 
         const ask = (ownInfo: Uint8Array) =>
           within(time, 1_000, Effect.either(caller.call(server.peerId, P2pMethods.GetKnownPeers, { ownInfo }, { timeout: "5 seconds" })))
@@ -62,4 +70,25 @@ describe("GetKnownPeers handler", () => {
       })
     )
   )
+})
+
+describe("knownPeersToServe", () => {
+  const NOW = 10 * MAX_INFO_AGE_MS
+  const serve = (table: PeerTable, caller: PeerId, max: number) =>
+    knownPeersToServe(servableNodeInfos(table, NOW, servableRequest(caller, max)), max, seededRng(1))
+
+  it("serves at most the cap, never the caller, banned or nearly expired peers, and prefers recently signed ones", () => {
+    const infos = Array.from({ length: 500 }, (_, i) => signedInfo(i + 1, NOW - i * 1_000))
+    let table = mergeNodeInfos(tableOf(), infos, NOW).table
+    table = updateRecord(table, peerOf(2), (r) => ({ ...r, bannedUntilMs: NOW + 1 }))
+    table = mergeNodeInfos(table, [signedInfo(600, NOW - MAX_INFO_AGE_MS + SERVE_AGE_MARGIN_MS)], NOW - 1).table
+    const served = serve(table, peerOf(1), 200)
+    expect(served).toHaveLength(200)
+    const ids = new Set(served.map((s) => s.info.peerId))
+    expect(ids.has(peerOf(1)) || ids.has(peerOf(2)) || ids.has(peerOf(600))).toBe(false)
+    // Sampled from the 400 most recent (indices 1..402 minus the two excluded).
+    expect(served.every((s) => NOW - s.info.timestampMs <= 401 * 1_000)).toBe(true)
+    // Below the cap: everything servable.
+    expect(serve(mergeNodeInfos(tableOf(), [1, 2, 3].map((i) => signedInfo(i, NOW)), NOW).table, peerOf(1), 200)).toHaveLength(2)
+  })
 })

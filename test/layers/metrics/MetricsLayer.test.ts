@@ -1,7 +1,7 @@
 import { describe, expect, it, layer } from "@effect/vitest"
 import { Context, Effect, Exit, Layer, Metric, Ref, Schedule, Scope, Stream } from "effect"
 import { ChainGenerator, type GeneratedCommit } from "../../../src/testkit/chain.js"
-import { makePeerManager } from "../../../src/layers/discovery/PeerManagerLayer.js"
+import { makePeerManager } from "../../../src/layers/peers/PeerManagerLayer.js"
 import { bytesFetchedTotal, commitsSyncedTotal, setExecutorHighestExecuted } from "../../../src/layers/metrics/definitions.js"
 import { makeMetrics, MetricsLayer } from "../../../src/layers/metrics/MetricsLayer.js"
 import { makeMetricsServer } from "../../../src/layers/metrics/server.js"
@@ -63,7 +63,7 @@ describe("the metrics HTTP endpoint", () => {
     Effect.gen(function* () {
       const seeds = [1, 2, 3].map((n) => ({ peerId: simPeerId(n), address: `sim://${n}` }))
       const peerManager = yield* makePeerManager({ localPeerId: simPeerId(0), seeds })
-      yield* peerManager.reportMisbehaviour(simPeerId(2), "InvalidData", "test")
+      yield* peerManager.reportOffence(simPeerId(2), "InvalidData", "test")
       // As the lead wires it: the layer built over a context that has the service (read with serviceOption).
       const context = yield* Layer.build(MetricsLayer({ port: 0, refreshIntervalMs: 50 }).pipe(Layer.provide(Layer.succeed(PeerManager, peerManager))))
       const { url } = Context.get(context, MetricsServer)

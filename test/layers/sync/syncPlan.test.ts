@@ -15,6 +15,7 @@ import {
   onDelivered,
   onPeerHeights,
   schedule,
+  takeOffences,
   targetHeight,
   type CommitsOutcome,
   type SyncCommand,
@@ -36,11 +37,17 @@ const lastOfEpoch = (index: number) => {
 
 const peer = (n: number) => n.toString(16).padStart(64, "0") as PeerId
 
+/** The plan with `p` backed off until `until` (so that another peer gets the next request). */
+const updateBackoff = (plan: SyncPlan, p: PeerId, until: number): SyncPlan => ({
+  ...plan,
+  peers: new Map(plan.peers).set(p, { ...plan.peers.get(p)!, backoffUntil: until })
+})
+
 type Behaviour = "honest" | "liar" | "flaky" | "withholder"
 
 /** What a peer of a given behaviour answers to a command, as the sync loop's workers would report it. */
 const commitsAnswer = (behaviour: Behaviour, plan: SyncPlan, start: number, end: number, rng: SeededRandom): CommitsOutcome => {
-  if (behaviour === "liar") return rng.chance(0.5) ? { _tag: "Invalid", detail: "forged" } : { _tag: "Empty" }
+  if (behaviour === "liar") return rng.chance(0.5) ? { _tag: "Invalid", detail: "forged" } : { _tag: "Empty", start }
   if (behaviour === "flaky" && rng.chance(0.4)) return { _tag: "Failed", detail: "timeout" }
   const epoch = epochOf(start)
   const stop = Math.min(end, lastOfEpoch(start)) // a response never spans an epoch
@@ -71,6 +78,8 @@ const drive = (behaviours: ReadonlyArray<Behaviour>, height: number, seed: numbe
   const outstanding: Array<Outstanding> = []
   const delivered: Array<number> = []
   const answered = new Set<PeerId>()
+  /** Peers that served forged data at least once (an empty answer alone may be "not yet"). */
+  const forged = new Set<PeerId>()
   const config = { window, blockChunksInFlight: 3, maxRequestsPerPeer: 2, maxBlocksHeld }
 
   for (let step = 0; step < 20_000 && plan.nextIndex <= height; step++) {
@@ -127,7 +136,9 @@ const drive = (behaviours: ReadonlyArray<Behaviour>, height: number, seed: numbe
     const behaviour = behaviourOf.get((command as { peer: PeerId }).peer)!
     answered.add((command as { peer: PeerId }).peer)
     if (command._tag === "FetchCommits") {
-      plan = onCommitsOutcome(plan, command.rangeId, command.peer, commitsAnswer(behaviour, plan, command.start, command.end, rng), now)
+      const outcome = commitsAnswer(behaviour, plan, command.start, command.end, rng)
+      if (outcome._tag === "Invalid") forged.add(command.peer)
+      plan = onCommitsOutcome(plan, command.rangeId, command.peer, outcome, now)
     } else if (command._tag === "VerifyHeld") {
       const commits = CHAIN.slice(command.start - 1, command.start - 1 + command.held.commits.length)
       plan = onCommitsOutcome(plan, command.rangeId, command.peer, { _tag: "Verified", commits: commits.map((c) => c.subDag.commit), certifiers: commits[commits.length - 1]!.certifierBlocks }, now)
@@ -138,10 +149,11 @@ const drive = (behaviours: ReadonlyArray<Behaviour>, height: number, seed: numbe
           : behaviour === "flaky" && rng.chance(0.4)
             ? { blocks: [], failed: "timeout" }
             : { blocks: command.refs.filter(() => behaviour !== "withholder" || rng.chance(0.5)).map((r) => blocksByKey.get(blockRefKey(r))!) }
+      if (behaviour === "liar") forged.add(command.peer)
       plan = onBlocksOutcome(plan, command.rangeId, command.chunkId, command.peer, outcome, now)
     }
   }
-  return { delivered, plan, now, answered, linked }
+  return { delivered, plan, now, answered, forged, linked }
 }
 
 describe("sync plan", () => {
@@ -209,6 +221,61 @@ describe("sync plan", () => {
     expect(schedule(plan, 20).commands.filter((c) => c._tag !== "Deliver" && c.peer === peer(1))).toHaveLength(0)
   })
 
+  it("an empty answer above what a peer has proven is 'not yet': no ban, no offence, a backoff, and its claim drops below it", () => {
+    let plan = onPeerHeights(initialPlan(0, 0), peer(1), 40, 0, 0)
+    const first = schedule(plan, 0)
+    const fetch = first.commands.find((c) => c._tag === "FetchCommits")!
+    plan = onCommitsOutcome(first.plan, fetch.rangeId, peer(1), { _tag: "Empty", start: fetch.start }, 10)
+    const p = plan.peers.get(peer(1))!
+    expect(p.bannedUntil).toBe(0)
+    expect(p.backoffUntil).toBeGreaterThan(10)
+    expect(p.highest).toBe(fetch.start - 1)
+    expect(takeOffences(plan).offences).toEqual([])
+    // It claims again later (a poll or a push) and is asked again once the backoff ends.
+    plan = onPeerHeights(plan, peer(1), 41, 0, p.backoffUntil)
+    expect(schedule(plan, p.backoffUntil).commands.some((c) => c._tag === "FetchCommits" && c.peer === peer(1))).toBe(true)
+  })
+
+  it("a peer that proved a commit and then serves nothing at or below it is banned as a liar (withheld_commits)", () => {
+    let plan = onPeerHeights(initialPlan(0, 0), peer(1), 40, 0, 0)
+    const first = schedule(plan, 0)
+    const fetch = first.commands.find((c) => c._tag === "FetchCommits")!
+    const commits = CHAIN.slice(0, 20)
+    plan = onCommitsOutcome(first.plan, fetch.rangeId, peer(1), { _tag: "Verified", commits: commits.map((c) => c.subDag.commit), certifiers: commits[19]!.certifierBlocks }, 10)
+    expect(plan.peers.get(peer(1))!.proven).toBe(20)
+    plan = onCommitsOutcome(plan, 999, peer(1), { _tag: "Empty", start: 15 }, 20)
+    expect(plan.peers.get(peer(1))!.bannedUntil).toBeGreaterThan(20)
+    const { offences } = takeOffences(plan)
+    expect(offences.map((o) => [o.peer, o.reason])).toEqual([[peer(1), "withheld_commits"]])
+  })
+
+  it("a peer that proved a range's commits and leaves out their blocks is banned (withheld_blocks); one that never proved them only backs off", () => {
+    const config = { window: 1, blockChunksInFlight: 1, maxRequestsPerPeer: 4, maxBlocksHeld: 1_000_000 }
+    const run = (proves: boolean) => {
+      let plan = onPeerHeights(onPeerHeights(initialPlan(0, 0, ZERO_DIGEST), peer(1), 10, 0, 0), peer(2), 10, 0, 0)
+      const first = schedule(plan, 0, config)
+      const fetch = first.commands.find((c) => c._tag === "FetchCommits")!
+      const commits = CHAIN.slice(0, fetch.end)
+      plan = onCommitsOutcome(first.plan, fetch.rangeId, fetch.peer, { _tag: "Verified", commits: commits.map((c) => c.subDag.commit), certifiers: commits[commits.length - 1]!.certifierBlocks }, 10)
+      // The blocks are asked of whichever peer; make it the one that proved the commits, or the other.
+      const blocksPeer = proves ? fetch.peer : fetch.peer === peer(1) ? peer(2) : peer(1)
+      const other = blocksPeer === peer(1) ? peer(2) : peer(1)
+      plan = updateBackoff(plan, other, 1_000_000)
+      const second = schedule(plan, 20, config)
+      const chunk = second.commands.find((c) => c._tag === "FetchBlocks")!
+      expect(chunk.peer).toBe(blocksPeer)
+      plan = onBlocksOutcome(second.plan, chunk.rangeId, chunk.chunkId, chunk.peer, { blocks: [] }, 30)
+      return { peer: plan.peers.get(blocksPeer)!, offences: takeOffences(plan).offences }
+    }
+    const liar = run(true)
+    expect(liar.peer.bannedUntil).toBeGreaterThan(30)
+    expect(liar.offences.map((o) => o.reason)).toEqual(["withheld_blocks"])
+    const unproven = run(false)
+    expect(unproven.peer.bannedUntil).toBe(0)
+    expect(unproven.peer.backoffUntil).toBeGreaterThan(30)
+    expect(unproven.offences).toEqual([])
+  })
+
   it("a timeout backs the peer off exponentially and the range goes to another peer", () => {
     let plan = onPeerHeights(onPeerHeights(initialPlan(0, 0), peer(1), 50, 0, 0), peer(2), 50, 0, 0)
     const first = schedule(plan, 0, { window: 1, blockChunksInFlight: 1, maxRequestsPerPeer: 1, maxBlocksHeld: 1_000_000 })
@@ -236,13 +303,11 @@ describe("sync plan", () => {
         fc.integer({ min: 1, max: 8 }),
         fc.constantFrom(50, 300, 1_000, 1_000_000),
         (others, height, seed, window, maxBlocksHeld) => {
-          const { delivered, plan, answered } = drive(["honest", ...others], height, seed, window, maxBlocksHeld)
+          const { delivered, forged, plan } = drive(["honest", ...others], height, seed, window, maxBlocksHeld)
           expect(delivered).toEqual(Array.from({ length: height }, (_, i) => i + 1))
-          // Every liar that answered anything was banned (it served nothing or forged data).
-          others.forEach((b, i) => {
-            const p = plan.peers.get(peer(i + 2))!
-            if (b === "liar" && answered.has(peer(i + 2))) expect(p.bannedUntil).toBeGreaterThan(0)
-          })
+          // Every peer that forged data was banned; the honest one never was.
+          for (const p of forged) expect(plan.peers.get(p)!.bannedUntil).toBeGreaterThan(0)
+          expect(plan.peers.get(peer(1))!.bannedUntil).toBe(0)
         }
       ),
       { numRuns: 60 }

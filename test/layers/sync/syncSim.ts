@@ -6,7 +6,7 @@
  */
 import { Effect, Either, ExecutionStrategy, Exit, Layer, Scope, Stream } from "effect"
 import { decodeBcs, encodeBcs } from "../../../src/domain/codec.js"
-import { BlockRefBcs } from "../../../src/domain/refs.js"
+import { BlockRefBcs, blockRefKey } from "../../../src/domain/refs.js"
 import { withBadBlockSignature } from "../../../src/testkit/faults.js"
 import { serveFetchCommits } from "../../../src/layers/sync/serveCommits.js"
 import { P2pMethods } from "../../../src/proto/P2pMethods.js"
@@ -83,6 +83,24 @@ export const produce = (node: SyncSimNode, chain: ReadonlyArray<GeneratedCommit>
     { discard: true }
   )
 
+/**
+ * Feeds commits `from..to` the way consensus does on a validator: each commit is stored at commit time
+ * without its votes (`sendCommit`), and the blocks that vote for it (the next round's) are recorded half
+ * an interval later (`recordVotes`). Runs for `(to − from + 1) × intervalMs` of (simulated) time.
+ */
+export const produceAtCommitTime = (node: SyncSimNode, chain: ReadonlyArray<GeneratedCommit>, from: number, to: number, intervalMs: number) =>
+  Effect.forEach(
+    chain.slice(from - 1, to),
+    (c) =>
+      Effect.gen(function* () {
+        yield* Effect.orDie(node.sync.sendCommit(c.subDag))
+        yield* Effect.sleep(intervalMs / 2)
+        yield* Effect.orDie(node.sync.recordVotes(c.certifierBlocks))
+        yield* Effect.sleep(intervalMs / 2)
+      }),
+    { discard: true }
+  )
+
 export type { SimNetwork }
 
 /** How a Byzantine peer misbehaves. */
@@ -91,6 +109,7 @@ export type Fault =
   | "blockForger" // serves real commits but forged blocks
   | "commitForger" // serves commits whose certificate lacks quorum votes
   | "staller" // claims the chain, never answers a fetch
+  | "blockWithholder" // serves commits and their certifiers (so it proves them), never the commits' own blocks
 
 /**
  * A node that answers the P2P protocol as `fault` says, over a store holding the chain up to `height`
@@ -104,6 +123,8 @@ export const startByzantineNode = (n: number, fault: Fault, chain: ReadonlyArray
     yield* Effect.orDie(store.initialise(genesisOf(chain)))
     for (const c of chain.slice(0, height)) yield* Effect.orDie(store.writeCommits([{ subDag: c.subDag }], { extraBlocks: c.certifierBlocks }))
     const claimed = fault === "heightLiar" ? 1_000_000 : height
+    /** Certifier blocks named in answers: the only blocks the withholder serves. */
+    const servedCertifiers = new Set<string>()
     yield* network.handleUnary(P2pMethods.GetCommitAvailability, () =>
       Effect.succeed({ highestSyncedCommit: claimed, lowestAvailableCommit: 1, epoch: 0 })
     )
@@ -115,8 +136,10 @@ export const startByzantineNode = (n: number, fault: Fault, chain: ReadonlyArray
           return Effect.never
         case "blockForger":
         case "commitForger":
-          return serveFetchCommits(store, store.getCommittee, request.start, request.end).pipe(
+        case "blockWithholder":
+          return serveFetchCommits(store, store.getCommittee, request.start, request.end, height).pipe(
             Effect.orDie,
+            Effect.tap((answer) => Effect.sync(() => answer.certifierRefs.forEach((r) => servedCertifiers.add(blockRefKey(r))))),
             Effect.map((answer) => ({
               commits: answer.commits.map((c) => c.bytes),
               // The commit forger names votes below quorum; its commits can then not be certified.
@@ -132,7 +155,7 @@ export const startByzantineNode = (n: number, fault: Fault, chain: ReadonlyArray
       const refs = request.blockRefs.flatMap((bytes) => {
         const decoded = decodeBcs(BlockRefBcs, bytes)
         return Either.isRight(decoded) ? [decoded.right] : []
-      })
+      }).filter((ref) => fault !== "blockWithholder" || servedCertifiers.has(blockRefKey(ref)))
       return Stream.fromEffect(
         store.getBlocks(refs).pipe(
           Effect.orDie,

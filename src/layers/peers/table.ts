@@ -1,16 +1,37 @@
 /**
- * Pure transitions of the peer table's knowledge: configured peers, merging verified NodeInfos
- * (newest per peer wins), culling expired ones, the cap on records with eviction, offences and bans,
- * and call outcomes. Each returns a `Transition`: the new table, what changed, and an answer. The
- * `PeerManager` layer applies them atomically; tests call them directly.
+ * The peer ledger's table and the pure transitions of its knowledge: configured peers, merging verified
+ * NodeInfos (newest per peer wins), culling expired ones, the cap on records with eviction, offences and
+ * bans with their per-peer counts, and call outcomes. Each returns a `Transition`: the new table, what
+ * changed, and an answer. The `PeerManager` layer applies them atomically; tests call them directly.
  */
 import { HashMap, Option } from "effect"
 import type { SignedNodeInfo } from "../../domain/nodeInfo.js"
 import type { PeerId } from "../../domain/PeerId.js"
-import { PeerChange, type Offence, type PeerPolicy, type PeerRecord, type PeerTable, type Transition } from "../../services/PeerManager.js"
-import { EVICTION_SLACK } from "./config.js"
-import { evictionOrder, isConnectedOrDialling } from "./ranking.js"
+import {
+  PeerChange,
+  type MergeOutcome,
+  type Offence,
+  type PeerOffenceCount,
+  type PeerPolicy,
+  type PeerRecord
+} from "../../services/PeerManager.js"
+import { EVICTION_SLACK } from "./policy.js"
+import { evictionOrder, isConnectedOrDialling, sortedRecords } from "./ranking.js"
 import { applyOffence, decayedScore, isBannedAt, newRecord, recordFailure, recordSuccess } from "./reputation.js"
+
+/** The whole state of the peer ledger: an immutable value. */
+export interface PeerTable {
+  readonly self: PeerId
+  readonly policy: PeerPolicy
+  readonly peers: HashMap.HashMap<PeerId, PeerRecord>
+}
+
+/** A pure transition's result: the new table, the changes it made, and its answer. */
+export interface Transition<A> {
+  readonly table: PeerTable
+  readonly changes: ReadonlyArray<PeerChange>
+  readonly value: A
+}
 
 /** A transition that changes nothing. */
 export const unchanged = <A>(table: PeerTable, value: A): Transition<A> => ({ table, changes: [], value })
@@ -53,12 +74,11 @@ export const withConfiguredPeers = (
 // ---------------------------------------------------------------------------------------------------
 // NodeInfos
 
-/** What happened to one verified NodeInfo offered to the table. */
-export type MergeOutcome =
-  | "Inserted" // first NodeInfo of this peer
-  | "Replaced" // newer than the one we had
-  | "NotNewer" // same age or older than the one we have: ignored
-  | "Ours" // our own: never stored
+/** Whether `signed` is newer than the NodeInfo held for its peer (nothing else can replace it). */
+export const isNewerThanHeld = (table: PeerTable, signed: SignedNodeInfo): boolean => {
+  const held = recordOf(table, signed.info.peerId)?.info
+  return held === undefined || held.info.timestampMs < signed.info.timestampMs
+}
 
 /**
  * Merges NodeInfos that passed `precheckNodeInfo` and signature verification: a newer timestamp
@@ -74,8 +94,8 @@ export const mergeNodeInfos = (
   const outcomes = infos.map((signed): MergeOutcome => {
     const peerId = signed.info.peerId
     if (peerId === current.self) return "Ours"
+    if (!isNewerThanHeld(current, signed)) return "NotNewer"
     const existing = recordOf(current, peerId)
-    if (existing?.info !== undefined && existing.info.info.timestampMs >= signed.info.timestampMs) return "NotNewer"
     current = putRecord(current, { ...(existing ?? newRecord(peerId)), info: signed })
     if (existing?.info !== undefined) return "Replaced"
     changes.push(PeerChange.PeerDiscovered({ peerId, info: signed }))
@@ -155,3 +175,9 @@ export const recordCallFailure = (table: PeerTable, peerId: PeerId, offence: Off
   const failed = updateRecord(table, peerId, (r) => recordFailure(r, nowMs, table.policy))
   return offence === undefined ? unchanged(failed, false) : reportOffence(failed, peerId, offence, nowMs)
 }
+
+/** Every peer charged with any offence, by PeerId, with its ban and misbehaviour-penalty counts. */
+export const offenceCounts = (table: PeerTable): Array<PeerOffenceCount> =>
+  sortedRecords(table)
+    .filter((r) => r.lastOffence !== undefined)
+    .map(({ peerId, bans, penalties, lastOffence }) => ({ peerId, bans, penalties, lastOffence }))

@@ -1,7 +1,8 @@
 /**
- * A tiny seeded PRNG for the pure ranking functions: the loop draws one seed from Effect's `Random`
- * per decision and hands the pure code a generator, so choices are reproducible from the seed without
- * threading effects through sorting code.
+ * A tiny seeded PRNG for pure choices (the ledger's ranking and dial plan, discovery's sampling of whom
+ * to ask and what to serve): the caller draws one seed from Effect's `Random` per decision and hands the
+ * pure code a generator, so choices are reproducible from the seed without threading effects through
+ * sorting code.
  */
 
 /** Uniform numbers in [0, 1). */

@@ -1,14 +1,22 @@
-/** Pure ranking and dial planning: eligibility, rank order, jitter, the dial plan, trimming, serving. */
+/** Pure ranking and dial planning: eligibility, rank order, jitter, the dial plan, trimming, what may be served. */
 import { describe, expect, it } from "@effect/vitest"
 import { Capability } from "../../../src/domain/nodeInfo.js"
-import { MAX_INFO_AGE_MS, SERVE_AGE_MARGIN_MS } from "../../../src/layers/discovery/config.js"
-import { markDialling, peerConnected, planDials, reconcileConnections } from "../../../src/layers/discovery/connections.js"
-import { mergeNodeInfos, recordCallFailure, recordCallSuccess, recordOf, reportOffence, updateRecord, withConfiguredPeers } from "../../../src/layers/discovery/peerTable.js"
-import { seededRng } from "../../../src/layers/discovery/prng.js"
-import { chooseDials, chooseTrim, isEligibleForDial } from "../../../src/layers/discovery/ranking.js"
-import { knownPeersToServe } from "../../../src/layers/discovery/server.js"
-import type { PeerTable } from "../../../src/services/PeerManager.js"
-import { peerOf, signedInfo, tableOf } from "./nodeInfos.js"
+import { markDialling, peerConnected, planDials, reconcileConnections } from "../../../src/layers/peers/connections.js"
+import { MAX_INFO_AGE_MS } from "../../../src/layers/peers/policy.js"
+import { seededRng } from "../../../src/layers/peers/prng.js"
+import { chooseDials, chooseTrim, isEligibleForDial, servableNodeInfos } from "../../../src/layers/peers/ranking.js"
+import {
+  mergeNodeInfos,
+  recordCallFailure,
+  recordCallSuccess,
+  recordOf,
+  reportOffence,
+  updateRecord,
+  withConfiguredPeers,
+  type PeerTable
+} from "../../../src/layers/peers/table.js"
+import { peerOf, signedInfo } from "../discovery/nodeInfos.js"
+import { tableOf } from "./fixtures.js"
 
 const NOW = 10 * MAX_INFO_AGE_MS
 const noJitter = () => 0
@@ -139,19 +147,22 @@ describe("reconcileConnections", () => {
   })
 })
 
-describe("knownPeersToServe", () => {
-  it("serves at most the cap, never the caller, banned or nearly expired peers, and prefers recently signed ones", () => {
+describe("servableNodeInfos", () => {
+  it("gives at most the limit, most recently signed first, never the asker's, banned or nearly expired ones", () => {
+    const margin = 60_000
     const infos = Array.from({ length: 500 }, (_, i) => signedInfo(i + 1, NOW - i * 1_000))
     let table = mergeNodeInfos(tableOf(), infos, NOW).table
     table = updateRecord(table, peerOf(2), (r) => ({ ...r, bannedUntilMs: NOW + 1 }))
-    table = mergeNodeInfos(table, [signedInfo(600, NOW - MAX_INFO_AGE_MS + SERVE_AGE_MARGIN_MS)], NOW - 1).table
-    const served = knownPeersToServe(table, NOW, peerOf(1), 200, seededRng(1))
-    expect(served).toHaveLength(200)
-    const ids = new Set(served.map((s) => s.info.peerId))
+    table = mergeNodeInfos(table, [signedInfo(600, NOW - MAX_INFO_AGE_MS + margin)], NOW - 1).table
+    const servable = servableNodeInfos(table, NOW, { exclude: peerOf(1), minRemainingMs: margin, limit: 400 })
+    expect(servable).toHaveLength(400)
+    const ids = new Set(servable.map((s) => s.info.peerId))
     expect(ids.has(peerOf(1)) || ids.has(peerOf(2)) || ids.has(peerOf(600))).toBe(false)
-    // Sampled from the 400 most recent (indices 1..402 minus the two excluded).
-    expect(served.every((s) => NOW - s.info.timestampMs <= 401 * 1_000)).toBe(true)
-    // Below the cap: everything servable.
-    expect(knownPeersToServe(known([1, 2, 3]), NOW, peerOf(1), 200, seededRng(1))).toHaveLength(2)
+    // Peers 3..402, newest first.
+    expect(servable[0]?.info.peerId).toBe(peerOf(3))
+    expect(servable[399]?.info.peerId).toBe(peerOf(402))
+    expect(servable.every((s, k) => k === 0 || (servable[k - 1]?.info.timestampMs ?? 0) > s.info.timestampMs)).toBe(true)
+    // Below the limit: everything servable.
+    expect(servableNodeInfos(known([1, 2, 3]), NOW, { exclude: peerOf(1), minRemainingMs: margin, limit: 400 })).toHaveLength(2)
   })
 })

@@ -1,22 +1,25 @@
-/** Pure transitions of the peer table: merging NodeInfos, culling, the cap, offences, bans, backoff. */
+/** Pure transitions of the peer table: merging NodeInfos, culling, the cap, offences, bans and their counts, backoff. */
 import { describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
 import { HashMap } from "effect"
-import { BAN_DURATION_MS, DIAL_BACKOFF_BASE_MS, DIAL_BACKOFF_MAX_MS, FAULT_SCORE_FLOOR, MAX_INFO_AGE_MS, SCORE_HALF_LIFE_MS } from "../../../src/layers/discovery/config.js"
-import { dialFailed, dialSucceeded, markDialling, peerConnected, peerDisconnected } from "../../../src/layers/discovery/connections.js"
+import { dialFailed, dialSucceeded, markDialling, peerConnected, peerDisconnected } from "../../../src/layers/peers/connections.js"
+import { BAN_DURATION_MS, DIAL_BACKOFF_BASE_MS, DIAL_BACKOFF_MAX_MS, FAULT_SCORE_FLOOR, MAX_INFO_AGE_MS, SCORE_HALF_LIFE_MS } from "../../../src/layers/peers/policy.js"
+import { decayedScore, isBannedAt } from "../../../src/layers/peers/reputation.js"
 import {
   cullStale,
   enforceCap,
   mergeNodeInfos,
+  offenceCounts,
   recordCallFailure,
   recordOf,
   reportOffence,
   updateRecord,
-  withConfiguredPeers
-} from "../../../src/layers/discovery/peerTable.js"
-import { decayedScore, isBannedAt } from "../../../src/layers/discovery/reputation.js"
-import type { PeerRecord, PeerTable } from "../../../src/services/PeerManager.js"
-import { peerOf, signedInfo, tableOf } from "./nodeInfos.js"
+  withConfiguredPeers,
+  type PeerTable
+} from "../../../src/layers/peers/table.js"
+import type { PeerRecord } from "../../../src/services/PeerManager.js"
+import { peerOf, signedInfo } from "../discovery/nodeInfos.js"
+import { tableOf } from "./fixtures.js"
 
 const NOW = 10 * MAX_INFO_AGE_MS
 const record = (table: PeerTable, index: number): PeerRecord => {
@@ -169,6 +172,29 @@ describe("offences and bans", () => {
     // ...but they do not wash out misbehaviour either: one InvalidNodeInfo on top bans.
     table = reportOffence(table, peerOf(1), "InvalidNodeInfo", NOW).table
     expect(isBannedAt(record(table, 1), NOW)).toBe(true)
+  })
+})
+
+describe("offence counts", () => {
+  it("counts a misbehaviour penalty and a ban for InvalidData, neither for a Timeout", () => {
+    let table = reportOffence(tableOf(), peerOf(1), "InvalidData", NOW).table
+    table = reportOffence(table, peerOf(2), "Timeout", NOW).table
+    expect(offenceCounts(table)).toEqual([
+      { peerId: peerOf(1), bans: 1, penalties: 1, lastOffence: "InvalidData" },
+      { peerId: peerOf(2), bans: 0, penalties: 0, lastOffence: "Timeout" }
+    ].sort((a, b) => (a.peerId < b.peerId ? -1 : 1)))
+  })
+
+  it("counts every misbehaviour, banned or not, and every ban; faults never", () => {
+    let table = tableOf()
+    const offences = ["StaleNodeInfo", "Unavailable", "InvalidNodeInfo", "Timeout", "InvalidNodeInfo", "ProtocolViolation"] as const
+    for (const offence of offences) table = reportOffence(table, peerOf(1), offence, NOW).table
+    // −5, −1, −30, −2, −30 crosses −50 (one ban); the protocol violation while banned still counts.
+    expect(record(table, 1)).toMatchObject({ penalties: 4, bans: 1, lastOffence: "ProtocolViolation" })
+    table = reportOffence(table, peerOf(1), "InvalidData", NOW + BAN_DURATION_MS).table
+    expect(record(table, 1)).toMatchObject({ penalties: 5, bans: 2 })
+    // Peers never charged are not listed.
+    expect(offenceCounts(mergeNodeInfos(table, [signedInfo(3, NOW)], NOW).table).map((c) => c.peerId)).toEqual([peerOf(1)])
   })
 })
 

@@ -1,5 +1,5 @@
 /**
- * Pure transitions of connection state and the dial plan. Disconnected peers are kept (marked with
+ * Pure transitions of the ledger's connection state and the dial plan. Disconnected peers are kept (marked with
  * the time they went away) and redialled after a capped exponential backoff; a round dials only
  * `target − connected − dialling` peers, chosen by rank; seeds and allowlisted peers are dialled
  * whenever the node has no connection; and, at target, a round occasionally rotates one connection to
@@ -7,24 +7,11 @@
  */
 import { HashMap } from "effect"
 import type { PeerId } from "../../domain/PeerId.js"
-import { PeerChange, type PeerRecord, type PeerTable, type Transition } from "../../services/PeerManager.js"
-import { recordOf, reportOffence, unchanged, updateRecord } from "./peerTable.js"
+import { PeerChange, type DialOrder, type DialPlanRequest, type PeerRecord } from "../../services/PeerManager.js"
 import type { Rng } from "./prng.js"
 import { chooseDials, chooseExploration, dialAddress, isConnectedOrDialling, sortedRecords } from "./ranking.js"
 import { isBannedAt, recordFailure, recordSuccess } from "./reputation.js"
-
-/** Why a peer is dialled. */
-export type DialPurpose =
-  | "Seed" // a seed or allowlisted peer, dialled because the node has no connection
-  | "Fill" // to bring the connection count up to target
-  | "Rotate" // exploration at target: the worst connection is dropped once this one is up
-
-/** One dial the loop must run. */
-export interface DialOrder {
-  readonly peerId: PeerId
-  readonly address: string
-  readonly purpose: DialPurpose
-}
+import { recordOf, reportOffence, unchanged, updateRecord, type PeerTable, type Transition } from "./table.js"
 
 /** When the record last lost (or never had) a connection. */
 const disconnectedSince = (record: PeerRecord, nowMs: number): number | undefined => {
@@ -104,14 +91,8 @@ export const reconcileConnections = (table: PeerTable, connected: ReadonlyArray<
   return { table: current, changes, value: undefined }
 }
 
-/** Inputs of a dial plan. */
-export interface DialPlanInput {
-  /** Outbound connections open now (from the network). */
-  readonly connectedCount: number
-  readonly target: number
-  /** Capability flags the node would like its peers to have. */
-  readonly wanted: number
-  readonly rotationProbability: number
+/** Inputs of a dial plan: the request, with its seed turned into a generator. */
+export interface DialPlanInput extends Omit<DialPlanRequest, "seed"> {
   readonly rng: Rng
 }
 

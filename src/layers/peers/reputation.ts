@@ -1,6 +1,6 @@
 /**
- * Pure rules over one peer record: score decay, penalties and bans, dial backoff, and the success
- * counters and RTT estimate that ranking reads. Every function takes the time explicitly, so the same
+ * Pure rules over one peer record: score decay, penalties and bans (and how many of each this node
+ * gave), dial backoff, and the success counters and RTT estimate that ranking reads. Every function takes the time explicitly, so the same
  * inputs always give the same record.
  */
 import { isFault, type Offence, type PeerPolicy, type PeerRecord } from "../../services/PeerManager.js"
@@ -23,6 +23,7 @@ export const newRecord = (peerId: PeerId): PeerRecord => ({
   scoreAtMs: 0,
   bannedUntilMs: 0,
   bans: 0,
+  penalties: 0,
   lastOffence: undefined
 })
 
@@ -39,7 +40,8 @@ export const nextBanDurationMs = (record: PeerRecord, policy: PeerPolicy): numbe
 
 /**
  * Applies an offence's penalty. Faults never push the score below the fault floor (but keep it where
- * misbehaviour put it). Crossing the ban threshold while not banned starts a ban.
+ * misbehaviour put it). Crossing the ban threshold while not banned starts a ban. Misbehaviour (not
+ * faults) counts in `penalties`, every ban in `bans`.
  */
 export const applyOffence = (
   record: PeerRecord,
@@ -50,7 +52,8 @@ export const applyOffence = (
   const current = decayedScore(record, nowMs, policy)
   const penalised = current - policy.penalties[offence]
   const score = isFault(offence) ? Math.max(penalised, Math.min(current, policy.faultScoreFloor)) : penalised
-  const updated: PeerRecord = { ...record, score, scoreAtMs: nowMs, lastOffence: offence }
+  const penalties = isFault(offence) ? record.penalties : record.penalties + 1
+  const updated: PeerRecord = { ...record, score, scoreAtMs: nowMs, penalties, lastOffence: offence }
   if (isBannedAt(record, nowMs) || score > policy.banThreshold) return { record: updated, banned: false }
   return {
     record: { ...updated, bannedUntilMs: nowMs + nextBanDurationMs(record, policy), bans: record.bans + 1 },

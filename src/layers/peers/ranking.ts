@@ -1,15 +1,18 @@
 /**
- * Pure ranking of peers: which are eligible to dial, how good each one is (success rate, RTT,
- * reputation), who to dial next (allowlisted first, then peers whose capabilities fit what the node
+ * Pure ranking of the ledger's peers: which are eligible to dial, how good each one is (success rate,
+ * RTT, reputation), who to dial next (allowlisted first, then peers whose capabilities fit what the node
  * needs, then quality with random jitter for diversity), which connection to drop when above target,
- * and which NodeInfos to serve. Randomness comes in as an `Rng`, so every choice is reproducible.
+ * which NodeInfos may be served, and which records are evicted first. Randomness comes in as an `Rng`,
+ * so every choice is reproducible.
  */
 import { HashMap } from "effect"
 import type { PeerId } from "../../domain/PeerId.js"
-import type { PeerPolicy, PeerRecord, PeerTable } from "../../services/PeerManager.js"
-import { DIAL_JITTER, QUALITY_WEIGHTS, RTT_REFERENCE_MS } from "./config.js"
+import type { SignedNodeInfo } from "../../domain/nodeInfo.js"
+import type { PeerPolicy, PeerRecord, ServableRequest } from "../../services/PeerManager.js"
+import { DIAL_JITTER, QUALITY_WEIGHTS, RTT_REFERENCE_MS } from "./policy.js"
 import type { Rng } from "./prng.js"
 import { decayedScore, isBannedAt } from "./reputation.js"
+import type { PeerTable } from "./table.js"
 
 /** Whether a dial or connection is open or under way (such a record is never dialled again or evicted). */
 export const isConnectedOrDialling = (record: PeerRecord): boolean =>
@@ -118,19 +121,21 @@ export const chooseTrim = (
 }
 
 /**
- * NodeInfos we may serve, most recently signed first: verified, not banned, not `exclude` (the caller),
- * and young enough that they cannot expire on the way (`marginMs`).
+ * NodeInfos we may serve, at most `limit`, most recently signed first: verified, not banned, not
+ * `exclude` (the caller), and young enough that they cannot expire on the way (`minRemainingMs`).
  */
-export const serveCandidates = (table: PeerTable, nowMs: number, exclude: PeerId, marginMs: number): Array<PeerRecord> =>
+export const servableNodeInfos = (table: PeerTable, nowMs: number, request: ServableRequest): Array<SignedNodeInfo> =>
   records(table)
     .filter(
       (r) =>
         r.info !== undefined &&
-        r.peerId !== exclude &&
+        r.peerId !== request.exclude &&
         !isBannedAt(r, nowMs) &&
-        nowMs - r.info.info.timestampMs < table.policy.maxInfoAgeMs - marginMs
+        nowMs - r.info.info.timestampMs < table.policy.maxInfoAgeMs - request.minRemainingMs
     )
     .sort((a, b) => (b.info?.info.timestampMs ?? 0) - (a.info?.info.timestampMs ?? 0) || (a.peerId < b.peerId ? -1 : 1))
+    .slice(0, Math.max(0, request.limit))
+    .flatMap((r) => (r.info === undefined ? [] : [r.info]))
 
 /**
  * Records in the order they are evicted when the table is over its cap: never connected, dialling,

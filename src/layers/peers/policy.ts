@@ -1,0 +1,105 @@
+/**
+ * Every tuning knob of the peer ledger in one place, each with the reason for its value (DESIGN.md §5;
+ * Soma's values in the research notes §2.1): penalties, the ban threshold and the ban duration, score
+ * decay, dial backoff, the NodeInfo time window, ranking weights, and the table's bounds. `PeerPolicy`
+ * takes its defaults from here. This is the node's one definition of a ban.
+ */
+import type { Offence, PeerPolicy } from "../../services/PeerManager.js"
+
+// --- NodeInfo validity (DESIGN.md §5, Soma) ----------------------------------------------------------
+
+/** Tolerated clock skew of a signer: a NodeInfo may be dated at most 30 s ahead. */
+export const MAX_FUTURE_SKEW_MS = 30_000
+/** A NodeInfo older than 24 h is refused and culled: its node stopped re-signing long ago. */
+export const MAX_INFO_AGE_MS = 24 * 60 * 60 * 1_000
+
+// --- the table ------------------------------------------------------------------------------------
+
+/**
+ * Peer records kept at most. 10,000 × ~1 KB bounds memory at ~10 MB; beyond it the worst-ranked stale
+ * records are evicted (a flood of fresh Sybil identities cannot grow the table without bound).
+ */
+export const MAX_KNOWN_PEERS = 10_000
+/**
+ * Share of the cap evicted beyond the excess once the table is over it, so that a busy table is not
+ * re-sorted for every answer (10,000 → 100 records of headroom).
+ */
+export const EVICTION_SLACK = 0.01
+
+// --- dialling -------------------------------------------------------------------------------------
+
+/** First backoff after a failed dial: one discovery tick, so a transient failure costs one round. */
+export const DIAL_BACKOFF_BASE_MS = 5_000
+/**
+ * Longest backoff (doubling per failure): an offline peer is retried every minute, not forgotten.
+ * Longer caps made convergence over lossy links take tens of minutes (a dial needs both handshake
+ * messages through), while ranking already puts peers that keep failing behind those that answer, and
+ * a round dials at most `target − connected` peers, so retries stay cheap.
+ */
+export const DIAL_BACKOFF_MAX_MS = 60_000
+
+// --- ranking --------------------------------------------------------------------------------------
+
+/** RTT at which the RTT factor of a peer's quality is ½: 100 ms separates near peers from far ones. */
+export const RTT_REFERENCE_MS = 100
+/** Weights of success rate, RTT and reputation in a peer's quality (they sum to 1). */
+export const QUALITY_WEIGHTS = { successRate: 0.4, rtt: 0.3, reputation: 0.3 } as const
+/**
+ * Random jitter (uniform in [0, this)) added to quality when choosing whom to dial: a clearly better
+ * peer usually wins, but similar peers are picked at random, so nodes do not all crowd the same few.
+ */
+export const DIAL_JITTER = 0.25
+
+// --- reputation and bans --------------------------------------------------------------------------
+
+/** A score at or below −50 bans the peer. */
+export const BAN_THRESHOLD = -50
+/** Faults (timeouts, unreachable) never push a score below −25: a lossy link is not misbehaviour. */
+export const FAULT_SCORE_FLOOR = -25
+/** Scores halve towards 0 every 10 min, so old offences are forgiven and only repeated ones ban. */
+export const SCORE_HALF_LIFE_MS = 10 * 60_000
+/**
+ * First ban: 10 min (how long a peer that served invalid data is ignored), doubled for every further
+ * ban, capped below. The node's one ban duration: state sync's own bans should read it from here.
+ */
+export const BAN_DURATION_MS = 10 * 60_000
+/** Longest ban: one day, after which the peer's NodeInfo would have expired anyway. */
+export const MAX_BAN_DURATION_MS = 24 * 60 * 60 * 1_000
+/** Weight of a new RTT sample (exponential moving average over roughly the last 5 samples). */
+export const RTT_SMOOTHING = 0.2
+
+/**
+ * Penalty per offence (an answer is charged once per kind of offence, however many bad entries it has).
+ * Honest nodes verify every NodeInfo before they store or relay it, so an invalid one is a bug or an
+ * attack: two such answers within ~6 min ban (one could be a bug). Invalid state-sync data bans at
+ * once. A stale or future entry may be clock skew, so it takes ten; a protocol violation three.
+ */
+export const PENALTIES: Readonly<Record<Offence, number>> = {
+  InvalidNodeInfo: 30,
+  StaleNodeInfo: 5,
+  ProtocolViolation: 20,
+  InvalidData: 100,
+  Timeout: 2,
+  Unavailable: 1
+}
+
+/** The default table policy. */
+export const defaultPeerPolicy: PeerPolicy = {
+  maxKnownPeers: MAX_KNOWN_PEERS,
+  penalties: PENALTIES,
+  banThreshold: BAN_THRESHOLD,
+  faultScoreFloor: FAULT_SCORE_FLOOR,
+  scoreHalfLifeMs: SCORE_HALF_LIFE_MS,
+  banDurationMs: BAN_DURATION_MS,
+  maxBanDurationMs: MAX_BAN_DURATION_MS,
+  backoffBaseMs: DIAL_BACKOFF_BASE_MS,
+  backoffMaxMs: DIAL_BACKOFF_MAX_MS,
+  rttSmoothing: RTT_SMOOTHING,
+  maxFutureSkewMs: MAX_FUTURE_SKEW_MS,
+  maxInfoAgeMs: MAX_INFO_AGE_MS
+}
+
+// --- peer changes ---------------------------------------------------------------------------------
+
+/** Peer changes kept for a lagging subscriber (as the network's peer events); the oldest are dropped. */
+export const PEER_CHANGES_CAPACITY = 1_024
