@@ -50,3 +50,15 @@ export const BACKOFF_MAX_MS = 30_000
 export const BAN_DURATION_MS = 10 * 60_000
 /** Capacity of the CommittedSubDag PubSub (sliding). Small on purpose: each entry holds a sub-DAG's blocks, and a reader that falls behind reads the store instead, so nothing is lost. */
 export const SUBDAG_PUBSUB_CAPACITY = 128
+/** Loop mailbox: worker results and store moves. Bounded; workers wait when full (results are never dropped). */
+export const EVENT_QUEUE_CAPACITY = 4_096
+/** PushCommit hints waiting for the loop; when full, new hints are dropped (the height poll recovers them). */
+export const HINT_QUEUE_CAPACITY = 1_024
+/** How often the loop wakes without events, so that backoffs expire and failed deliveries are retried. */
+export const TICK_MS = 1_000
+/** After a failed store write (I/O), the head range is written again after this long. */
+export const DELIVERY_RETRY_MS = 1_000
+/** Peers asked for their heights at once. */
+export const HEIGHT_POLL_CONCURRENCY = 8
+/** Peers told about a new certified commit at once. */
+export const PUSH_CONCURRENCY = 8

@@ -133,6 +133,15 @@ export const median = (values: ReadonlyArray<number>): number => {
   return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN
 }
 
+/**
+ * Writes `bytes` in 64 KiB pieces, all at once. Node reports a single large write as unsent until all
+ * of it has gone, so pieces make `socket.writableLength` show what the kernel has not taken yet.
+ */
+export const writeInPieces = (socket: Socket, bytes: Buffer): void => {
+  const piece = 64 * 1024
+  for (let offset = 0; offset < bytes.length; offset += piece) socket.write(bytes.subarray(offset, offset + piece))
+}
+
 /** `length` bytes of a counting pattern, so reordering or loss shows when compared. */
 export const pattern = (length: number, offset = 0): Buffer => {
   const bytes = Buffer.alloc(length)

@@ -15,7 +15,7 @@ import type { CertifiedTip } from "./certifiedTip.js"
 import type { CommitteeCache } from "./committeeCache.js"
 import { MAX_BLOCKS_PER_FETCH } from "./constants.js"
 import { serveFetchBlocks, serveFetchCommits } from "./serveCommits.js"
-import { decodePushedRef, decodeRequestedRef } from "./syncClient.js"
+import { decodePushedRef, decodeRequestedRef } from "./client.js"
 
 /** Largest commit index on the wire (u32). */
 const MAX_COMMIT_INDEX = 0xffff_ffff

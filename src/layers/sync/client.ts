@@ -18,7 +18,7 @@ import type { BlockToVerify, VerifierService } from "../../services/Verifier.js"
 import type { CommitteeCache } from "./committeeCache.js"
 import { bytesFetchedTotal } from "../metrics/definitions.js"
 import { FETCH_BLOCKS_TIMEOUT_MS, FETCH_COMMITS_TIMEOUT_MS, MAX_FETCHED_BYTES_PER_STREAM, SMALL_CALL_TIMEOUT_MS } from "./constants.js"
-import type { BlocksOutcome, CommitsOutcome, HeldCommits } from "./syncPlan.js"
+import type { BlocksOutcome, CommitsOutcome, HeldCommits } from "./plan/types.js"
 
 /** What the workers need. */
 export interface SyncClientDeps {

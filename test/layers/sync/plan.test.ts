@@ -8,19 +8,10 @@ import { blockRefKey } from "../../../src/domain/refs.js"
 import { ChainGenerator, type GeneratedCommit } from "../../../src/testkit/chain.js"
 import { SeededRandom } from "../../../src/testkit/rng.js"
 import { MAX_COMMITS_PER_RANGE } from "../../../src/layers/sync/constants.js"
-import {
-  initialPlan,
-  onBlocksOutcome,
-  onCommitsOutcome,
-  onDelivered,
-  onPeerHeights,
-  schedule,
-  takeOffences,
-  targetHeight,
-  type CommitsOutcome,
-  type SyncCommand,
-  type SyncPlan
-} from "../../../src/layers/sync/syncPlan.js"
+import { onPeerHeights, takeOffences, targetHeight } from "../../../src/layers/sync/plan/peers.js"
+import { onBlocksOutcome, onCommitsOutcome, onDelivered } from "../../../src/layers/sync/plan/ranges.js"
+import { schedule } from "../../../src/layers/sync/plan/schedule.js"
+import { initialPlan, type CommitsOutcome, type SyncCommand, type SyncPlan } from "../../../src/layers/sync/plan/types.js"
 
 // A chain with epochs of 37 commits, so that ranges of 100 meet epoch boundaries at odd places.
 const CHAIN: ReadonlyArray<GeneratedCommit> = new ChainGenerator({ seed: 3, validators: 4, commitsPerEpoch: 37, transactionsPerBlock: 0 }).take(260)
