@@ -34,6 +34,15 @@ interface SummaryNode {
   readonly synced: number
   readonly executed: number
   readonly stateMatches: boolean
+  readonly penalised: Record<string, { bans: number; penalties: number }>
+}
+
+interface Summary {
+  readonly ok: boolean
+  readonly commits: number
+  readonly bans: number
+  readonly penalties: number
+  readonly nodes: Array<SummaryNode>
 }
 
 const COMMITS = 200
@@ -49,14 +58,25 @@ describe("devnet (the main job)", () => {
       expect(n.peerId).toMatch(/^[0-9a-f]{64}$/)
       expect(n.address).toMatch(/^127\.0\.0\.1:73\d\d$/)
     }
-    const summary = run.events.find((e) => e["event"] === "summary") as { ok: boolean; commits: number; nodes: Array<SummaryNode> }
+    const summary = run.events.find((e) => e["event"] === "summary") as unknown as Summary
     expect(summary.ok).toBe(true)
     expect(summary.commits).toBe(COMMITS)
+    // Every node is honest: no node banned or penalised another.
+    expect([summary.bans, summary.penalties]).toEqual([0, 0])
+    expect(summary.nodes.map((n) => n.penalised)).toEqual(summary.nodes.map(() => ({})))
     const full = summary.nodes.find((n) => n.role === "FullNode")!
     expect(full).toMatchObject({ synced: COMMITS, executed: COMMITS, stateMatches: true })
     // The full node knew only validator-0, so it discovered the others to be connected to all four.
     const progress = run.events.filter((e) => e["event"] === "progress") as Array<{ nodes: Array<{ name: string; connectedPeers?: number }> }>
     expect(Math.max(...progress.map((p) => p.nodes.find((n) => n.name === "fullnode-0")?.connectedPeers ?? 0))).toBe(4)
+    // Validators store each commit before its votes exist (as consensus does): at times their certified
+    // tip trails what they stored, and it never runs ahead of it.
+    const validatorHeights = progress.flatMap((p) =>
+      p.nodes.filter((n) => n.name.startsWith("validator")) as Array<{ highestSyncedCommit?: number; highestCertifiedCommit?: number }>
+    )
+    const measured = validatorHeights.filter((n) => n.highestSyncedCommit !== undefined && n.highestCertifiedCommit !== undefined)
+    expect(measured.every((n) => n.highestCertifiedCommit! <= n.highestSyncedCommit!)).toBe(true)
+    expect(measured.some((n) => n.highestCertifiedCommit! < n.highestSyncedCommit!)).toBe(true)
   }, 420_000)
 
   it("still syncs everything when a validator process is killed mid-way", async () => {
@@ -64,8 +84,9 @@ describe("devnet (the main job)", () => {
     expect(run.code, run.stderr.slice(-2000)).toBe(0)
     const killed = run.events.find((e) => e["event"] === "killed")
     expect(killed).toMatchObject({ name: "validator-3" })
-    const summary = run.events.find((e) => e["event"] === "summary") as { ok: boolean; nodes: Array<SummaryNode> }
+    const summary = run.events.find((e) => e["event"] === "summary") as unknown as Summary
     expect(summary.ok).toBe(true)
+    expect([summary.bans, summary.penalties]).toEqual([0, 0])
     expect(summary.nodes.find((n) => n.role === "FullNode")).toMatchObject({ synced: COMMITS, executed: COMMITS, stateMatches: true })
   }, 420_000)
 })

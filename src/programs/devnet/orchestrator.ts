@@ -4,7 +4,9 @@
  * seed, discover the rest, sync and execute — all over real gRPC with authentication and LMDB in a
  * temp dir. It shows live progress (a status line on a TTY, log lines otherwise, JSON events with
  * `--json`) and, with `--commits N --exit-when-synced`, exits 0 once every full node has synced and
- * executed all N commits with a state equal to the validators', non-zero otherwise.
+ * executed all N commits with a state equal to the validators' and no node banned or penalised another
+ * (every devnet node is honest, so any ban is a bug), non-zero otherwise. The summary lists, per node,
+ * how many times it banned or penalised each other node.
  */
 import { spawn, type ChildProcess } from "node:child_process"
 import { createWriteStream, mkdtempSync, rmSync } from "node:fs"
@@ -49,6 +51,8 @@ interface Running {
   ready: boolean
   exited: boolean
   status: NodeStatus | undefined
+  /** Bans and penalties it reported against each peer (the most seen: counts restart with the process). */
+  readonly penalised: Map<string, { bans: number; penalties: number }>
 }
 
 /** Runs the devnet; resolves with the process exit code. */
@@ -83,7 +87,7 @@ const devnet = async (options: DevnetOptions): Promise<number> => {
     const args = ["--import", "tsx", cliPath, "devnet-node", "--config", node.configFile]
     if (node.role === "Validator") args.push("--producer", JSON.stringify(producer))
     const child = spawn(process.execPath, args, { cwd: projectRoot, stdio: ["ignore", "pipe", "pipe"] })
-    const entry: Running = { node, process: child, ready: false, exited: false, status: undefined }
+    const entry: Running = { node, process: child, ready: false, exited: false, status: undefined, penalised: new Map() }
     const log = createWriteStream(join(dir, `${node.name}.log`))
     child.stderr?.pipe(log)
     let buffered = ""
@@ -95,7 +99,13 @@ const devnet = async (options: DevnetOptions): Promise<number> => {
         try {
           const event = JSON.parse(line) as { event?: string } & Partial<NodeStatus>
           if (event.event === "ready") entry.ready = true
-          if (event.event === "status") entry.status = event as NodeStatus
+          if (event.event === "status") {
+            entry.status = event as NodeStatus
+            for (const p of entry.status.penalties ?? []) {
+              const seen = entry.penalised.get(p.peerId) ?? { bans: 0, penalties: 0 }
+              entry.penalised.set(p.peerId, { bans: Math.max(seen.bans, p.bans), penalties: Math.max(seen.penalties, p.penalties) })
+            }
+          }
         } catch {
           log.write(`${line}\n`)
         }
@@ -204,16 +214,26 @@ const devnet = async (options: DevnetOptions): Promise<number> => {
     [...validators]
       .filter((v) => v.node.name !== killed && v.status !== undefined)
       .sort((a, b) => (b.status?.highestExecuted ?? 0) - (a.status?.highestExecuted ?? 0))[0]?.status?.stateDigest
+  const nameOf = new Map<string, string>(running.map((r) => [r.node.peerId, r.node.name]))
+  const penalised = running.map((r) =>
+    Object.fromEntries([...r.penalised.entries()].map(([peerId, counts]) => [nameOf.get(peerId) ?? peerId.slice(0, 16), counts]))
+  )
+  const bans = running.reduce((n, r) => n + [...r.penalised.values()].reduce((m, c) => m + c.bans, 0), 0)
+  const penalties = running.reduce((n, r) => n + [...r.penalised.values()].reduce((m, c) => m + c.penalties, 0), 0)
   const summary = {
     event: "summary",
-    ok: interrupted ? true : ok,
+    ok: interrupted ? true : ok && bans === 0 && penalties === 0,
+    bans,
+    penalties,
     commits: options.commits ?? null,
     seconds: (Date.now() - started) / 1000,
     killed: killed ?? null,
     uncleanShutdown: unclean,
-    nodes: running.map((r) => ({
+    nodes: running.map((r, i) => ({
       name: r.node.name,
       role: r.node.role,
+      /** Per other node: how many times this node banned it and penalised it for misbehaviour. */
+      penalised: penalised[i] ?? {},
       synced: r.status?.highestSyncedCommit ?? 0,
       executed: r.status?.highestExecuted ?? 0,
       stateDigest: r.status?.stateDigest ?? null,
@@ -222,7 +242,10 @@ const devnet = async (options: DevnetOptions): Promise<number> => {
   }
   emit(summary)
   say(`devnet: ${summary.ok ? "done" : "FAILED"} after ${summary.seconds.toFixed(1)} s` + (options.keep === true ? ` (kept ${dir})` : ""))
-  for (const n of summary.nodes) say(`  ${n.name.padEnd(12)} synced ${n.synced} executed ${n.executed} state ${n.stateMatches ? "matches" : "DIFFERS"}`)
+  for (const n of summary.nodes) {
+    const offences = Object.entries(n.penalised).map(([other, c]) => `${other} (${c.bans} bans, ${c.penalties} penalties)`)
+    say(`  ${n.name.padEnd(12)} synced ${n.synced} executed ${n.executed} state ${n.stateMatches ? "matches" : "DIFFERS"}; banned/penalised: ${offences.length === 0 ? "none" : offences.join(", ")}`)
+  }
   if (options.keep !== true) rmSync(dir, { recursive: true, force: true })
   return summary.ok ? 0 : 1
 }

@@ -10,6 +10,7 @@ import { CommitExecutor } from "../../services/CommitExecutor.js"
 import { toHex } from "../../domain/bytes.js"
 import { Discovery } from "../../services/Discovery.js"
 import { Network } from "../../services/Network.js"
+import { PeerManager } from "../../services/PeerManager.js"
 import { StateSync } from "../../services/StateSync.js"
 import { produceCommits, type ProducerConfig } from "../devnet/producer.js"
 import type { NodeConfig } from "./NodeConfig.js"
@@ -22,11 +23,15 @@ export interface NodeStatus {
   readonly connectedPeers: number
   readonly knownPeers: number
   readonly highestSyncedCommit: number
+  /** The highest commit it can prove (quorum votes stored): what it advertises and serves. */
+  readonly highestCertifiedCommit: number
   readonly targetCommit: number
   readonly epoch: number
   readonly bannedPeers: number
   readonly highestExecuted: number
   readonly stateDigest: string
+  /** Peers this node banned or penalised for misbehaviour (faults such as timeouts do not count); non-zero entries only. */
+  readonly penalties: ReadonlyArray<{ readonly peerId: string; readonly bans: number; readonly penalties: number }>
 }
 
 /** How `runNode` reports. */
@@ -47,6 +52,7 @@ export const runNode = (config: NodeConfig, options: RunNodeOptions = {}) =>
     const sync = yield* StateSync
     const discovery = yield* Discovery
     const executor = yield* CommitExecutor
+    const peerManager = yield* PeerManager
     yield* Effect.logInfo(`node ${name} (${network.localPeerId}) listening on ${network.listenAddress}`)
     if (options.onReady !== undefined) yield* options.onReady({ name, peerId: network.localPeerId, address: network.listenAddress })
 
@@ -55,16 +61,19 @@ export const runNode = (config: NodeConfig, options: RunNodeOptions = {}) =>
       const peers = yield* discovery.snapshot
       const state = yield* executor.stateDigest
       const executed = { highestExecuted: state.highestExecuted, stateDigest: toHex(state.digest) }
+      const offences = yield* peerManager.offenceCounts
       const nodeStatus: NodeStatus = {
         name,
         peerId: network.localPeerId,
         connectedPeers: peers.connected.length,
         knownPeers: peers.known.length,
         highestSyncedCommit: status.highestSyncedCommit,
+        highestCertifiedCommit: status.highestCertifiedCommit,
         targetCommit: status.targetCommit,
         epoch: status.epoch,
         bannedPeers: status.bannedPeers,
-        ...executed
+        ...executed,
+        penalties: offences.filter((o) => o.bans > 0 || o.penalties > 0).map(({ bans, peerId, penalties }) => ({ peerId, bans, penalties }))
       }
       if (options.onStatus !== undefined) yield* options.onStatus(nodeStatus)
     }).pipe(Effect.catchAll((e) => Effect.logWarning(`status unavailable: ${e.message}`)))
