@@ -5,6 +5,7 @@
  */
 import { Effect, Layer, Queue, type Scope } from "effect"
 import { Network } from "../../services/Network.js"
+import type { PeerManager } from "../../services/PeerManager.js"
 import { StateSync, type StateSyncService } from "../../services/StateSync.js"
 import { Store } from "../../services/Store.js"
 import { Verifier, type CommitteeInvalid } from "../../services/Verifier.js"
@@ -16,7 +17,7 @@ import { registerSyncServer } from "./server.js"
 import { syncStatus } from "./status.js"
 import { startHeightWorkers } from "./workers.js"
 
-const make = (config: SyncConfig): Effect.Effect<StateSyncService, CommitteeInvalid, Network | Store | Verifier | Scope.Scope> =>
+const make = (config: SyncConfig): Effect.Effect<StateSyncService, CommitteeInvalid, Network | Store | Verifier | PeerManager | Scope.Scope> =>
   Effect.gen(function* () {
     const rt = yield* buildSync(config)
     const delivery = makeDelivery(rt)
@@ -36,8 +37,8 @@ const make = (config: SyncConfig): Effect.Effect<StateSyncService, CommitteeInva
     }
   })
 
-/** State sync on the provided network, store and verifier (and the peer ledger, when present). */
-export const SyncLayer = (config: SyncConfig): Layer.Layer<StateSync, CommitteeInvalid, Network | Store | Verifier> =>
+/** State sync on the provided network, store, verifier and peer ledger. */
+export const SyncLayer = (config: SyncConfig): Layer.Layer<StateSync, CommitteeInvalid, Network | Store | Verifier | PeerManager> =>
   Layer.scoped(StateSync, make(config))
 
 /** The service without a Layer (simulations build many nodes in one scope). */

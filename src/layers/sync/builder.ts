@@ -8,7 +8,7 @@ import { Effect, Option, PubSub, Queue, Ref, type Scope } from "effect"
 import type { CommittedSubDag } from "../../domain/commit.js"
 import type { PeerId } from "../../domain/PeerId.js"
 import { Network, type NetworkService } from "../../services/Network.js"
-import { PeerManager } from "../../services/PeerManager.js"
+import { PeerManager, type PeerManagerService } from "../../services/PeerManager.js"
 import { Store, type StoreService, type TrustedCheckpoint } from "../../services/Store.js"
 import { Verifier, type CommitteeInvalid, type VerifierService } from "../../services/Verifier.js"
 import { makeCertifiedTip, type CertifiedTip } from "./certifiedTip.js"
@@ -45,18 +45,20 @@ export interface SyncRuntime {
   readonly deliveryLock: Effect.Semaphore
   /** The layer's scope: workers are forked in it, so closing the layer interrupts them all. */
   readonly scope: Scope.Scope
-  /** Tells the peer ledger (when discovery runs alongside) that a peer lied, so it stops dialling it too. */
+  /** The peer ledger: sync reports offences to it, and follows the bans it decides. */
+  readonly peers: PeerManagerService
+  /** Tells the peer ledger that a peer served provably bad data (it bans it: one ban for sync and discovery). */
   readonly reportOffence: (peer: PeerId, detail: string) => Effect.Effect<void>
 }
 
 /** The shared state of a sync layer, in the current scope. */
-export const buildSync = (config: SyncConfig): Effect.Effect<SyncRuntime, CommitteeInvalid, Network | Store | Verifier | Scope.Scope> =>
+export const buildSync = (config: SyncConfig): Effect.Effect<SyncRuntime, CommitteeInvalid, Network | Store | Verifier | PeerManager | Scope.Scope> =>
   Effect.gen(function* () {
     const network = yield* Network
     const store = yield* Store
     const verifier = yield* Verifier
     const committees = makeCommitteeCache(store)
-    const peerManager = yield* Effect.serviceOption(PeerManager)
+    const peers = yield* PeerManager
     const planConfig: SyncPlanConfig = {
       window: config.window ?? defaultSyncPlanConfig.window,
       blockChunksInFlight: config.blockChunksInFlight ?? defaultSyncPlanConfig.blockChunksInFlight,
@@ -90,10 +92,7 @@ export const buildSync = (config: SyncConfig): Effect.Effect<SyncRuntime, Commit
       published: yield* Effect.acquireRelease(PubSub.sliding<CommittedSubDag>(SUBDAG_PUBSUB_CAPACITY), PubSub.shutdown),
       deliveryLock: yield* Effect.makeSemaphore(1),
       scope: yield* Effect.scope,
-      reportOffence: (peer, detail) =>
-        Option.match(peerManager, {
-          onNone: () => Effect.void,
-          onSome: (manager) => manager.reportOffence(peer, "InvalidData", detail)
-        })
+      peers,
+      reportOffence: (peer, detail) => peers.reportOffence(peer, "InvalidData", detail)
     }
   })

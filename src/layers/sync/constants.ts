@@ -46,8 +46,6 @@ export const HEIGHT_POLL_INTERVAL_MS = 5_000
 export const BACKOFF_BASE_MS = 500
 /** Longest backoff after failures (a peer that merely timed out comes back within this). */
 export const BACKOFF_MAX_MS = 30_000
-/** How long a peer that served invalid data is ignored (and its claims dropped). */
-export const BAN_DURATION_MS = 10 * 60_000
 /** Capacity of the CommittedSubDag PubSub (sliding). Small on purpose: each entry holds a sub-DAG's blocks, and a reader that falls behind reads the store instead, so nothing is lost. */
 export const SUBDAG_PUBSUB_CAPACITY = 128
 /** Loop mailbox: worker results and store moves. Bounded; workers wait when full (results are never dropped). */

@@ -2,7 +2,7 @@
  * The sync workers: each fetch command of the plan runs in its own fiber (so a slow peer never blocks the
  * loop), calls the peer, verifies what comes back and reports one outcome event — never an error. Also
  * the height workers: every peer is asked for its heights on connect and every poll interval, and a
- * disconnect is reported.
+ * disconnect is reported; and the ledger follower, which hands the peer ledger's bans to the loop.
  */
 import { Effect, Option, Queue, Schedule, Stream, type Scope } from "effect"
 import type { PeerId } from "../../domain/PeerId.js"
@@ -56,6 +56,14 @@ export const startHeightWorkers = (rt: SyncRuntime): Effect.Effect<void, never, 
       Effect.forEach(peers, askHeights, { concurrency: HEIGHT_POLL_CONCURRENCY, discard: true })
     )
     yield* pollHeights.pipe(Effect.repeat(Schedule.spaced(rt.config.heightPollIntervalMs ?? HEIGHT_POLL_INTERVAL_MS)), Effect.forkScoped)
+
+    const bans = yield* rt.peers.changes
+    yield* bans.pipe(
+      Stream.runForEach((change) =>
+        change._tag === "PeerBanned" ? Effect.asVoid(Queue.offer(rt.events, { _tag: "PeerBanned", peer: change.peerId, untilMs: change.untilMs })) : Effect.void
+      ),
+      Effect.forkScoped
+    )
 
     const peerEvents = yield* rt.network.peerEvents
     yield* peerEvents.pipe(

@@ -13,6 +13,15 @@
  * the same chain range by range the way sync does — the commit range check, the certifiers of its last
  * commit, then its blocks in chunks of ≤ 1,000 — with no network and no store, two calls in flight so the
  * main thread prepares one batch while the workers verify another. `ratio` = that time ÷ the sync time.
+ *
+ * And the original module's strategy (`baselineSync.ts`: one range of ≤ 100 commits at a time from one
+ * peer, fetch then verify, one thread) syncs the same chain from the same servers over the same links,
+ * in its own process: `speedupOverBaseline` = its time ÷ ours.
+ *
+ * `--profile` (DESIGN.md §10): `loopback` (default) connects straight to the servers; `wan` puts each
+ * server behind its own emulated link (`testkit/link`, a relay process: 50 ms one-way delay, 100 Mbit/s
+ * per direction), whose address is all the syncing nodes know — the bench checks that the chain's bytes
+ * really crossed the links.
  */
 import { spawn } from "node:child_process"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
@@ -28,6 +37,7 @@ import { BlockRefBcs } from "../../domain/refs.js"
 import { cachedCommits } from "../../testkit/chainCache.js"
 import { ChainGenerator, type ChainConfig, type GeneratedCommit } from "../../testkit/chain.js"
 import { deriveSeed, TestSigner } from "../../testkit/keys.js"
+import { linkResource, type Link, type LinkConditions } from "../../testkit/link/link.js"
 import { NodeCryptoLayer } from "../../layers/crypto/NodeCryptoLayer.js"
 import { MAX_BLOCKS_PER_FETCH, MAX_COMMITS_PER_RANGE } from "../../layers/sync/constants.js"
 import { VerifierLayer } from "../../layers/verifier/VerifierLayer.js"
@@ -35,9 +45,21 @@ import { StateSync } from "../../services/StateSync.js"
 import { Verifier, type BlockToVerify, type VerifierService } from "../../services/Verifier.js"
 import { encodeNodeConfig, type NodeConfig } from "../node/NodeConfig.js"
 import { configPeerId, p2pLayer } from "../node/P2pBuilder.js"
+import type { MemoryPeaks } from "./memory.js"
+
+/** Network conditions between the syncing node and each server. */
+export type SyncProfile = "loopback" | "wan"
+
+/** Each profile's link conditions (`undefined`: no link, straight to the server). */
+export const SYNC_PROFILES: Readonly<Record<SyncProfile, LinkConditions | undefined>> = {
+  loopback: undefined,
+  // DESIGN.md §10's WAN: 100 ms RTT, 100 Mbit/s per peer and direction.
+  wan: { oneWayDelayMs: 50, bandwidthBitsPerSec: 100_000_000 }
+}
 
 /** What `runSyncBench` reports. */
 export interface SyncBenchResult {
+  readonly profile: SyncProfile
   readonly validators: number
   readonly commits: number
   readonly blocks: number
@@ -49,8 +71,18 @@ export interface SyncBenchResult {
   readonly offlineVerifySeconds: number
   /** offlineVerifySeconds ÷ seconds: the share of the machine's verification limit that sync reaches. */
   readonly ratio: number
+  /** The original module's strategy on the same chain, servers and links (null: not run). */
+  readonly baselineSeconds: number | null
+  /** baselineSeconds ÷ seconds. */
+  readonly speedupOverBaseline: number | null
   /** Peak resident memory of the syncing node's process. */
   readonly peakRssMB: number
+  /** The syncing node's memory, in parts (peaks). */
+  readonly memory: MemoryPeaks
+  /** The baseline's process: CPU in cores, peak RSS. */
+  readonly baseline: { readonly cpuCores: number; readonly peakRssMB: number } | null
+  /** Bytes that crossed the links (both directions) during our sync and the baseline's (null: loopback). */
+  readonly linkMB: { readonly sync: number; readonly baseline: number | null } | null
   readonly cores: number
   /** Node start to first connected peer (discovery's first round), not counted in `seconds`. */
   readonly secondsToFirstPeer: number
@@ -76,6 +108,10 @@ export interface SyncBenchOptions {
   readonly validators?: number
   /** Chain length; default sized to ≈ 60,000 transactions (≈ 15–30 s of sync on the 2-core reference machine). */
   readonly commits?: number
+  /** Default `loopback`. */
+  readonly profile?: SyncProfile
+  /** Run the baseline too (default true). */
+  readonly baseline?: boolean
 }
 
 const DEFAULT_VALIDATORS = 10
@@ -122,7 +158,10 @@ const freePorts = async (count: number): Promise<Array<number>> => {
   return ports
 }
 
-/** The node configurations: servers 0..2 are validators 0..2 of the committee; the fresh node knows them as seeds. */
+/**
+ * The node configurations: servers 0..2 are validators 0..2 of the committee. The syncing nodes (ours
+ * and the baseline) know them as seeds at `seedAddresses` (their links', or their own on loopback).
+ */
 const nodeConfigs = (dir: string, generator: ChainGenerator, ports: ReadonlyArray<number>) => {
   const committee = generator.committee(0)
   const address = (i: number) => `127.0.0.1:${ports[i] as number}`
@@ -148,17 +187,17 @@ const nodeConfigs = (dir: string, generator: ChainGenerator, ports: ReadonlyArra
     seedPeers: [],
     storagePath: join(dir, `server-${i}`)
   }))
-  const fresh: NodeConfig = {
+  const syncing = (name: string, port: number) => (seedAddresses: ReadonlyArray<string>): NodeConfig => ({
     ...common,
-    name: "fresh",
+    name,
     role: "FullNode",
-    networkKey: toHex(new TestSigner(deriveSeed("bench-fresh", generator.config.validators)).seed),
-    listenAddress: address(SERVERS),
-    externalAddress: address(SERVERS),
-    seedPeers: servers.map((s) => ({ peerId: configPeerId(s), address: s.listenAddress })),
-    storagePath: join(dir, "fresh")
-  }
-  return { servers, fresh }
+    networkKey: toHex(new TestSigner(deriveSeed(`bench-${name}`, generator.config.validators)).seed),
+    listenAddress: address(port),
+    externalAddress: address(port),
+    seedPeers: servers.map((s, i) => ({ peerId: configPeerId(s), address: seedAddresses[i] as string })),
+    storagePath: join(dir, name)
+  })
+  return { servers, fresh: syncing("fresh", SERVERS), baseline: syncing("baseline", SERVERS + 1) }
 }
 
 // ---- the offline measurement ----------------------------------------------------------------------
@@ -266,6 +305,7 @@ const offlineVerify = (chainConfig: ChainConfig, commits: number) =>
 // ---- the syncing node -----------------------------------------------------------------------------
 
 const freshNodeScript = join(import.meta.dirname, "syncFreshNode.ts")
+const baselineScript = join(import.meta.dirname, "baselineSync.ts")
 /** Old-space limit of the syncing node's process (MiB), as an operator would run a node. */
 const FRESH_NODE_HEAP_MB = 384
 
@@ -273,7 +313,7 @@ const FRESH_NODE_HEAP_MB = 384
 interface FreshNodeResult {
   readonly seconds: number
   readonly secondsToFirstPeer: number
-  readonly peakRssMB: number
+  readonly memory: MemoryPeaks
   /** Its own CPU, in cores. */
   readonly cpuCores: number
   /** Its event loop's utilisation (0..1). */
@@ -282,21 +322,32 @@ interface FreshNodeResult {
   readonly machineCores: number
 }
 
-/** Runs the syncing node in its own process; resolves with its sync time and peak RSS. */
-const runFreshNode = (configFile: string, commits: number) =>
-  new Promise<FreshNodeResult>((resolve, reject) => {
+/** What `baselineSync.ts` prints. */
+interface BaselineResult {
+  readonly seconds: number
+  readonly cpuCores: number
+  readonly memory: MemoryPeaks
+}
+
+/** Runs a syncing node's script in its own process; resolves with the JSON line it prints last. */
+const runSyncingNode = <A>(script: string, configFile: string, commits: number) =>
+  new Promise<A>((resolve, reject) => {
     // A bounded heap: V8 otherwise lets garbage pile up towards its multi-GiB default before collecting.
-    const child = spawn(process.execPath, [`--max-old-space-size=${FRESH_NODE_HEAP_MB}`, "--import", "tsx", freshNodeScript, configFile, String(commits)], {
+    const child = spawn(process.execPath, [`--max-old-space-size=${FRESH_NODE_HEAP_MB}`, "--import", "tsx", script, configFile, String(commits)], {
       stdio: ["ignore", "pipe", "inherit"]
     })
     let out = ""
     child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()))
     child.on("exit", (code) => {
       const line = out.trim().split("\n").pop() ?? ""
-      if (code === 0) resolve(JSON.parse(line) as FreshNodeResult)
-      else reject(new Error(`the syncing node exited with ${code}: ${out.slice(-500)}`))
+      if (code === 0) resolve(JSON.parse(line) as A)
+      else reject(new Error(`${script} exited with ${code}: ${out.slice(-500)}`))
     })
   })
+
+/** Bytes the links have forwarded so far, both directions, all links. */
+const linkBytes = (links: ReadonlyArray<Link>) =>
+  Effect.promise(() => Promise.all(links.map((l) => l.stats()))).pipe(Effect.map((all) => all.reduce((n, s) => n + s.bytesForwarded, 0)))
 
 /** Warnings of the nodes go to stderr: stdout carries the report. */
 const logToStderr = Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.logfmtLogger))
@@ -305,6 +356,8 @@ const logToStderr = Logger.replace(Logger.defaultLogger, Logger.withConsoleError
 export const runSyncBench = async (options: SyncBenchOptions = {}): Promise<SyncBenchResult> => {
   const validators = options.validators ?? DEFAULT_VALIDATORS
   const commits = options.commits ?? defaultCommits(validators)
+  const profile = options.profile ?? "loopback"
+  const conditions = SYNC_PROFILES[profile]
   if (!Number.isInteger(validators) || validators < 1) throw new RangeError(`--validators must be a positive integer, got ${validators}`)
   if (!Number.isInteger(commits) || commits < 1) throw new RangeError(`--commits must be a positive integer, got ${commits}`)
   const dir = mkdtempSync(join(tmpdir(), "soma-sync-bench-"))
@@ -316,9 +369,12 @@ export const runSyncBench = async (options: SyncBenchOptions = {}): Promise<Sync
       transactionsPerBlock: TRANSACTIONS_PER_BLOCK
     }
     const generator = new ChainGenerator(chainConfig)
-    const configs = nodeConfigs(dir, generator, await freePorts(SERVERS + 1))
-    const freshConfigFile = join(dir, "fresh.json")
-    writeFileSync(freshConfigFile, JSON.stringify(encodeNodeConfig(configs.fresh)))
+    const configs = nodeConfigs(dir, generator, await freePorts(SERVERS + 2))
+    const writeConfig = (config: NodeConfig) => {
+      const file = join(dir, `${config.name ?? "node"}.json`)
+      writeFileSync(file, JSON.stringify(encodeNodeConfig(config)))
+      return file
+    }
 
     const program = Effect.scoped(
       Effect.gen(function* () {
@@ -328,24 +384,55 @@ export const runSyncBench = async (options: SyncBenchOptions = {}): Promise<Sync
           Effect.map(Layer.build(p2pLayer(config)), (context) => Context.get(context, StateSync))
         )
         let blocks = 0
+        let blockBytes = 0
         let transactions = 0
         for (const c of cachedCommits(chainConfig, commits)) {
           blocks += c.subDag.blocks.length
-          for (const b of c.subDag.blocks) transactions += b.signed.block.transactions.length
+          for (const b of c.subDag.blocks) {
+            transactions += b.signed.block.transactions.length
+            blockBytes += b.bytes.length
+          }
           for (const sync of servers) yield* sync.sendCommit(c.subDag, c.certifierBlocks)
         }
         const prepareSeconds = (performance.now() - prepareBegin) / 1000
 
+        // The syncing nodes reach each server through its link, or straight on loopback.
+        const links =
+          conditions === undefined
+            ? []
+            : yield* Effect.forEach(configs.servers, (server) => linkResource({ target: server.listenAddress, ...conditions, label: server.name ?? "server" }), {
+                concurrency: "unbounded"
+              })
+        const seedAddresses = conditions === undefined ? configs.servers.map((s) => s.listenAddress) : links.map((l) => l.address)
+        /** Bytes through the links during `run`; fails if the chain's blocks did not cross them (a bypass). */
+        const throughLinks = <A>(who: string, run: Effect.Effect<A>) =>
+          Effect.gen(function* () {
+            if (links.length === 0) return { result: yield* run, bytes: null }
+            const before = yield* linkBytes(links)
+            const result = yield* run
+            const bytes = (yield* linkBytes(links)) - before
+            if (bytes < blockBytes) return yield* Effect.dieMessage(`${who} synced ${blockBytes} bytes of blocks but only ${bytes} crossed the links: it bypassed them`)
+            return { result, bytes }
+          })
+
         const offline = yield* offlineVerify(chainConfig, commits)
         // The servers are idle until the fresh node connects: their CPU over its life is their sync-time CPU.
         const serversBegin = ownCpuSeconds()
-        const fresh = yield* Effect.promise(() => runFreshNode(freshConfigFile, commits))
-        const serversCores = (ownCpuSeconds() - serversBegin) / fresh.seconds
-        return { blocks, transactions, prepareSeconds, offline, fresh, serversCores }
+        const freshConfigFile = writeConfig(configs.fresh(seedAddresses))
+        const fresh = yield* throughLinks("the syncing node", Effect.promise(() => runSyncingNode<FreshNodeResult>(freshNodeScript, freshConfigFile, commits)))
+        const serversCores = (ownCpuSeconds() - serversBegin) / fresh.result.seconds
+        const baselineConfigFile = writeConfig(configs.baseline(seedAddresses))
+        const baseline =
+          options.baseline === false
+            ? null
+            : yield* throughLinks("the baseline", Effect.promise(() => runSyncingNode<BaselineResult>(baselineScript, baselineConfigFile, commits)))
+        return { blocks, transactions, prepareSeconds, offline, fresh: fresh.result, freshLinkBytes: fresh.bytes, baseline, serversCores }
       })
     ).pipe(Logger.withMinimumLogLevel(LogLevel.Warning), Effect.provide(logToStderr))
-    const { blocks, transactions, prepareSeconds, offline, fresh, serversCores } = await Effect.runPromise(program)
+    const { blocks, transactions, prepareSeconds, offline, fresh, freshLinkBytes, baseline, serversCores } = await Effect.runPromise(program)
+    const MB = 1024 * 1024
     return {
+      profile,
       validators,
       commits,
       blocks,
@@ -354,7 +441,12 @@ export const runSyncBench = async (options: SyncBenchOptions = {}): Promise<Sync
       transactionsPerSec: transactions / fresh.seconds,
       offlineVerifySeconds: offline.seconds,
       ratio: offline.seconds / fresh.seconds,
-      peakRssMB: fresh.peakRssMB,
+      baselineSeconds: baseline?.result.seconds ?? null,
+      speedupOverBaseline: baseline === null ? null : baseline.result.seconds / fresh.seconds,
+      peakRssMB: fresh.memory.rssMB,
+      memory: fresh.memory,
+      baseline: baseline === null ? null : { cpuCores: baseline.result.cpuCores, peakRssMB: baseline.result.memory.rssMB },
+      linkMB: freshLinkBytes === null ? null : { sync: freshLinkBytes / MB, baseline: baseline?.bytes === null || baseline === null ? null : baseline.bytes / MB },
       cores: availableParallelism(),
       secondsToFirstPeer: fresh.secondsToFirstPeer,
       prepareSeconds,

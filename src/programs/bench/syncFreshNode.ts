@@ -4,18 +4,24 @@
  * and `P2pBuilder.p2pLayer` wires it (gRPC + TLS, LMDB, server limits, PeerManager, discovery, sync);
  * it knows the serving nodes only as seed peers, which discovery dials.
  *
- * Prints one JSON line `{"seconds":…,"secondsToFirstPeer":…,"peakRssMB":…, CPU figures}`: `seconds` runs from the
+ * Prints one JSON line `{"seconds":…,"secondsToFirstPeer":…,"memory":{…}, CPU figures}`: `seconds` runs from the
  * first connected peer (discovery's first round starts at a random point of its first tick, which is
- * discovery's business, not sync's) to the `commits`-th commit delivered by `StateSync.commits`.
+ * discovery's business, not sync's) to the `commits`-th commit delivered by `StateSync.commits`;
+ * `memory` holds the peaks of its resident memory and of its parts (memory.ts).
  * argv: config file, commits.
+ *
+ * `SOMA_SYNC_BENCH_HEAP_SNAPSHOT_AT=<index>`: writes a heap snapshot of the main isolate (to the
+ * working directory) when that commit is delivered, to see what the sync holds mid-way.
  */
 import { cpus } from "node:os"
 import { performance } from "node:perf_hooks"
+import { writeHeapSnapshot } from "node:v8"
 import { Context, Effect, Layer, Logger, LogLevel, Option, Stream } from "effect"
 import { Network } from "../../services/Network.js"
 import { StateSync } from "../../services/StateSync.js"
 import { loadNodeConfig } from "../node/NodeConfig.js"
 import { p2pLayer } from "../node/P2pBuilder.js"
+import { startMemorySampler } from "./memory.js"
 
 const [configFile, commitsText] = process.argv.slice(2) as [string, string]
 const commits = Number(commitsText)
@@ -23,6 +29,8 @@ const commits = Number(commitsText)
 const machineBusyMs = (): number => cpus().reduce((sum, cpu) => sum + cpu.times.user + cpu.times.nice + cpu.times.sys + cpu.times.irq, 0)
 /** `SOMA_SYNC_BENCH_TRACE=1`: one line per delivered commit on stderr (when, which), to see stalls. */
 const trace = process.env["SOMA_SYNC_BENCH_TRACE"] === "1"
+const heapSnapshotAt = Number(process.env["SOMA_SYNC_BENCH_HEAP_SNAPSHOT_AT"] ?? Number.NaN)
+const memory = startMemorySampler()
 
 const program = Effect.gen(function* () {
   const config = yield* loadNodeConfig(configFile)
@@ -47,9 +55,10 @@ const program = Effect.gen(function* () {
   yield* sync.commits(1).pipe(
     Stream.take(commits),
     Stream.tap((subDag) =>
-      trace
-        ? Effect.sync(() => console.error(`trace ${((performance.now() - firstPeer) / 1000).toFixed(2)} s: commit ${subDag.commitRef.index} (epoch ${subDag.epoch})`))
-        : Effect.void
+      Effect.sync(() => {
+        if (trace) console.error(`trace ${((performance.now() - firstPeer) / 1000).toFixed(2)} s: commit ${subDag.commitRef.index} (epoch ${subDag.epoch})`)
+        if (subDag.commitRef.index === heapSnapshotAt) console.error(`heap snapshot: ${writeHeapSnapshot()}`)
+      })
     ),
     Stream.runDrain
   )
@@ -71,7 +80,7 @@ const program = Effect.gen(function* () {
 
 Effect.runPromise(program).then(
   (result) => {
-    console.log(JSON.stringify({ ...result, peakRssMB: process.resourceUsage().maxRSS / 1024 }))
+    console.log(JSON.stringify({ ...result, memory: memory.stop() }))
     process.exit(0)
   },
   (error: unknown) => {

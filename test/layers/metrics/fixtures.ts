@@ -8,6 +8,8 @@ import { timedNetwork } from "../../../src/layers/metrics/NetworkTimingLayer.js"
 import { makeSimNode } from "../../../src/layers/network/sim/SimNetworkLayer.js"
 import { makeMemoryStore } from "../../../src/layers/store/MemoryStoreLayer.js"
 import { makeStateSync, type SyncConfig } from "../../../src/layers/sync/SyncLayer.js"
+import { makePeerManager } from "../../../src/layers/peers/PeerManagerLayer.js"
+import { PeerManager } from "../../../src/services/PeerManager.js"
 import { Network } from "../../../src/services/Network.js"
 import { Store } from "../../../src/services/Store.js"
 import { Verifier } from "../../../src/services/Verifier.js"
@@ -45,6 +47,7 @@ export const startTimedSyncNode = (n: number, config: SyncConfig) =>
     const network = timedNetwork(yield* makeSimNode({ peerId }))
     const store = yield* makeMemoryStore
     const sync = yield* makeStateSync(config).pipe(
+      Effect.provideService(PeerManager, yield* makePeerManager({ localPeerId: peerId })),
       Effect.provideService(Network, network),
       Effect.provideService(Store, store),
       Effect.provideService(Verifier, yield* Verifier)

@@ -16,6 +16,8 @@ import { makeP2pServer } from "../../../src/layers/server/P2pServerLayer.js"
 import { MAX_STREAM_MESSAGE_BYTES, U32_MAX } from "../../../src/layers/server/constants.js"
 import { makeMemoryStore } from "../../../src/layers/store/MemoryStoreLayer.js"
 import { makeStateSync } from "../../../src/layers/sync/SyncLayer.js"
+import { makePeerManager } from "../../../src/layers/peers/PeerManagerLayer.js"
+import { PeerManager } from "../../../src/services/PeerManager.js"
 import { fetchBlocksResponseCodec, P2P_SERVICE, P2pMethods } from "../../../src/proto/P2pMethods.js"
 import { Network, serverStreamMethod, type NetworkService } from "../../../src/services/Network.js"
 import { Store } from "../../../src/services/Store.js"
@@ -165,6 +167,7 @@ const buildWorld = Effect.gen(function* () {
       )
       const store = yield* makeMemoryStore
       const sync = yield* makeStateSync({ start: genesisOf(CHAIN) }).pipe(
+        Effect.provideService(PeerManager, yield* makePeerManager({ localPeerId: simPeerId(0) })),
         Effect.provideService(Network, server),
         Effect.provideService(Store, store),
         Effect.provideService(Verifier, verifier)

@@ -136,6 +136,8 @@ layer(Layer.merge(World, SimVerifierLayer))("state sync in simulation", (it) => 
       const final = yield* Effect.orDie(follower.sync.status)
       expect(final.highestSyncedCommit).toBe(200)
       expect(final.peers.find((p) => p.peerId === validator.peerId)?.banned).toBe(false)
+      // Nor did its peer ledger ever charge the validator with anything.
+      expect(yield* follower.peers.offenceCounts).toEqual([])
     })
   )
 

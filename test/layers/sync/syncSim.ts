@@ -20,6 +20,8 @@ import { SimNetwork } from "../../../src/layers/network/sim/SimNetwork.js"
 import { makeSimNode } from "../../../src/layers/network/sim/SimNetworkLayer.js"
 import { makeMemoryStore } from "../../../src/layers/store/MemoryStoreLayer.js"
 import { makeStateSync, type SyncConfig } from "../../../src/layers/sync/SyncLayer.js"
+import { makePeerManager } from "../../../src/layers/peers/PeerManagerLayer.js"
+import { PeerManager, type PeerManagerService } from "../../../src/services/PeerManager.js"
 import { VerifierLayer } from "../../../src/layers/verifier/VerifierLayer.js"
 import { Crypto } from "../../../src/services/Crypto.js"
 import { Network, type NetworkService } from "../../../src/services/Network.js"
@@ -38,6 +40,8 @@ export interface SyncSimNode {
   readonly network: NetworkService
   readonly store: StoreService
   readonly sync: StateSyncService
+  /** The node's peer ledger (bans, offence counts). */
+  readonly peers: PeerManagerService
   /** Stops the node (closes its network, loop and store). */
   readonly stop: Effect.Effect<void>
 }
@@ -62,12 +66,15 @@ export const startSyncNode = (n: number, config: SyncConfig, store?: StoreServic
       Effect.gen(function* () {
         const network = yield* makeSimNode({ peerId })
         const nodeStore = store ?? (yield* makeMemoryStore)
+        // Each node has its own peer ledger, as a shipped node does: sync reports offences to it and follows its bans.
+        const peers = yield* makePeerManager({ localPeerId: peerId })
         const sync = yield* makeStateSync(config).pipe(
+          Effect.provideService(PeerManager, peers),
           Effect.provideService(Network, network),
           Effect.provideService(Store, nodeStore),
           Effect.provideService(Verifier, verifier)
         )
-        return { network, store: nodeStore, sync }
+        return { network, store: nodeStore, sync, peers }
       }),
       scope
     )

@@ -4,7 +4,7 @@
  * each one is. Workers never touch the plan: they report one of these and the loop applies it.
  */
 import type { PeerId } from "../../../domain/PeerId.js"
-import { onPeerGone, onPeerHeights, onPeerPushed } from "./peers.js"
+import { onPeerBanned, onPeerGone, onPeerHeights, onPeerPushed } from "./peers.js"
 import { onBlocksOutcome, onCommitsOutcome, onDelivered, onDeliveryFailed, onDeliveryRefused, onWatermarkAdvanced } from "./ranges.js"
 import type { BlocksOutcome, CommitsOutcome, SyncPlan } from "./types.js"
 
@@ -18,6 +18,8 @@ export type SyncEvent =
   | { readonly _tag: "Heights"; readonly peer: PeerId; readonly highest: number; readonly lowest: number }
   | { readonly _tag: "Pushed"; readonly peer: PeerId; readonly index: number }
   | { readonly _tag: "PeerGone"; readonly peer: PeerId }
+  /** The peer ledger banned a peer until `untilMs`. */
+  | { readonly _tag: "PeerBanned"; readonly peer: PeerId; readonly untilMs: number }
   | { readonly _tag: "Commits"; readonly rangeId: number; readonly peer: PeerId; readonly outcome: CommitsOutcome }
   | { readonly _tag: "Blocks"; readonly rangeId: number; readonly chunkId: number; readonly peer: PeerId; readonly outcome: BlocksOutcome }
   /** The delivery worker wrote range `rangeId`. */
@@ -39,6 +41,8 @@ export const applyEvent = (plan: SyncPlan, event: SyncEvent, now: number): SyncP
       return onPeerPushed(plan, event.peer, event.index, now)
     case "PeerGone":
       return onPeerGone(plan, event.peer)
+    case "PeerBanned":
+      return onPeerBanned(plan, event.peer, event.untilMs)
     case "Commits":
       return onCommitsOutcome(plan, event.rangeId, event.peer, event.outcome, now)
     case "Blocks":

@@ -5,7 +5,8 @@
  */
 import type { PeerId } from "../../../domain/PeerId.js"
 import type { InvalidDataReason } from "../../metrics/definitions.js"
-import { BACKOFF_BASE_MS, BACKOFF_MAX_MS, BAN_DURATION_MS } from "../constants.js"
+import { BAN_DURATION_MS } from "../../peers/policy.js"
+import { BACKOFF_BASE_MS, BACKOFF_MAX_MS } from "../constants.js"
 import type { SyncOffence, SyncPeer, SyncPlan, SyncPlanConfig } from "./types.js"
 
 const noClaim: SyncPeer = { highest: -1, proven: 0, lowest: 0, inflight: 0, failures: 0, backoffUntil: 0, bannedUntil: 0 }
@@ -56,6 +57,15 @@ export const failed = (plan: SyncPlan, peer: PeerId, now: number): SyncPlan =>
 
 export const banned = (plan: SyncPlan, peer: PeerId, now: number): SyncPlan =>
   updatePeer(plan, peer, (p) => ({ ...p, inflight: Math.max(0, p.inflight - 1), highest: -1, bannedUntil: now + BAN_DURATION_MS }))
+
+/**
+ * The peer ledger banned a peer (for a sync offence reported by the loop, or for anything else it saw):
+ * the ledger's expiry replaces the provisional one, and its claims are dropped. Bans are decided there
+ * alone; the plan only bans provisionally, at once, so that no request goes to a liar before the
+ * ledger's answer arrives.
+ */
+export const onPeerBanned = (plan: SyncPlan, peer: PeerId, untilMs: number): SyncPlan =>
+  updatePeer(plan, peer, (p) => ({ ...p, highest: -1, bannedUntil: untilMs }))
 
 /** Bans a peer outright (e.g. it pushed nonsense); its claims are dropped. */
 export const banPeer = (plan: SyncPlan, peer: PeerId, now: number): SyncPlan =>
