@@ -1,7 +1,9 @@
 /**
  * `P2pBuilder`: the one place where the node's graph is wired. From a `NodeConfig` it composes Crypto,
  * Verifier, Network, Store, PeerManager, Discovery and StateSync into one `Layer`. A simulation passes
- * its own network and store layers (and runs under `TestClock`); everything else stays the same.
+ * its own network, store and crypto layers (and runs under `TestClock`); everything else stays the same.
+ * The sync-only preset (`syncNodeLayer`) is the same node without discovery — for benches and tests whose
+ * peers are dialled by the caller or listed as seeds — with the same server limits, timing and ledger.
  */
 import { Layer } from "effect"
 import { fromHex } from "../../domain/bytes.js"
@@ -30,10 +32,15 @@ import type { NodeConfig } from "./NodeConfig.js"
 /** Everything the node's P2P layer provides. */
 export type P2pServices = Crypto | Verifier | Network | Store | PeerManager | Discovery | StateSync
 
-/** Layers a simulation or test swaps in; the defaults are real gRPC and LMDB. */
+/** What the sync-only preset provides (no discovery). */
+export type SyncNodeServices = Exclude<P2pServices, Discovery>
+
+/** Layers a simulation or test swaps in; the defaults are real gRPC, LMDB and native crypto on workers. */
 export interface P2pParts<EN = never, ES = never> {
   readonly network?: Layer.Layer<Network, EN>
   readonly store?: Layer.Layer<Store, ES>
+  /** E.g. verification on the calling thread, so that a simulation stays deterministic under `TestClock`. */
+  readonly crypto?: Layer.Layer<Crypto>
 }
 
 /** The network key pair of a configuration. */
@@ -64,21 +71,6 @@ export const p2pLayer = <EN = ListenFailed, ES = StoreError>(
   parts: P2pParts<EN, ES> = {}
 ): Layer.Layer<P2pServices, EN | ES | InvalidDiscoveryConfig | InvalidP2pServerConfig | CommitteeInvalid> => {
   const keypair = networkKeypair(config)
-  // The transport, then the server limits on every P2P handler registered through it (rate, validation,
-  // deadlines, response bounds), then per-method timing of every outbound call for the metrics.
-  const transport = (parts.network ?? grpcNetworkOf(config)) as Layer.Layer<Network, EN>
-  const limited = P2pServerLayer(
-    config.limits.requestsPerSecondPerPeer !== undefined ? { ratePerSecond: config.limits.requestsPerSecondPerPeer } : {}
-  ).pipe(Layer.provide(transport))
-  const network = NetworkTimingLayer.pipe(Layer.provide(limited))
-  const store = (parts.store ?? LmdbStoreLayer(config.storagePath)) as Layer.Layer<Store, ES>
-  const crypto = NodeCryptoLayer
-  const verifier = VerifierLayer.pipe(Layer.provideMerge(crypto))
-  const peerManager = PeerManagerLayer({
-    localPeerId: peerIdFromPublicKey(keypair.publicKey),
-    seeds: config.seedPeers,
-    allowlisted: config.allowlistedPeers
-  })
   const discovery = DiscoveryLayer({
     keypair,
     addresses: [config.externalAddress ?? config.listenAddress],
@@ -87,7 +79,31 @@ export const p2pLayer = <EN = ListenFailed, ES = StoreError>(
     preferCapabilities: Capability.ServesStateSync,
     ...config.discovery
   })
+  return discovery.pipe(Layer.provideMerge(syncNodeLayer(config, parts)))
+}
+
+/** The sync-only preset: the node as shipped without discovery. */
+export const syncNodeLayer = <EN = ListenFailed, ES = StoreError>(
+  config: NodeConfig,
+  parts: P2pParts<EN, ES> = {}
+): Layer.Layer<SyncNodeServices, EN | ES | InvalidP2pServerConfig | CommitteeInvalid> => {
+  const keypair = networkKeypair(config)
+  // The transport, then the server limits on every P2P handler registered through it (rate, validation,
+  // deadlines, response bounds), then per-method timing of every outbound call for the metrics.
+  const transport = (parts.network ?? grpcNetworkOf(config)) as Layer.Layer<Network, EN>
+  const limited = P2pServerLayer(
+    config.limits.requestsPerSecondPerPeer !== undefined ? { ratePerSecond: config.limits.requestsPerSecondPerPeer } : {}
+  ).pipe(Layer.provide(transport))
+  const network = NetworkTimingLayer.pipe(Layer.provide(limited))
+  const store = (parts.store ?? LmdbStoreLayer(config.storagePath)) as Layer.Layer<Store, ES>
+  const crypto = parts.crypto ?? NodeCryptoLayer
+  const verifier = VerifierLayer.pipe(Layer.provideMerge(crypto))
+  const peerManager = PeerManagerLayer({
+    localPeerId: peerIdFromPublicKey(keypair.publicKey),
+    seeds: config.seedPeers,
+    allowlisted: config.allowlistedPeers
+  })
   const sync = SyncLayer({ start: startOf(config), ...config.sync })
   const base = Layer.mergeAll(network, store, verifier, peerManager)
-  return Layer.mergeAll(discovery, sync).pipe(Layer.provideMerge(base))
+  return sync.pipe(Layer.provideMerge(base))
 }

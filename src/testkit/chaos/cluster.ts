@@ -67,8 +67,12 @@ const portIsFree = (port: number): Promise<boolean> =>
     server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)))
   })
 
-/** A base port whose `count` consecutive ports are free, starting from a spot derived from `seed`. */
-const findBasePort = async (seed: number, count: number): Promise<number> => {
+/**
+ * A block of `count` consecutive free ports, from a spot derived from `seed`: the nodes listen on the
+ * first ones (their addresses are part of the chain: the committee lists the validators), the links on
+ * the rest, so every address is known before any process starts and all of them start at once.
+ */
+const findFreePorts = async (seed: number, count: number): Promise<number> => {
   const [low, high] = BASE_PORT_RANGE
   const rng = new SeededRandom((seed * 7919) ^ process.pid)
   for (let attempt = 0; attempt < BASE_PORT_ATTEMPTS; attempt++) {
@@ -85,6 +89,20 @@ const linkedPairs = (nodes: ReadonlyArray<DevnetNode>, linkValidatorPairs: boole
     nodes.filter((to) => to !== from && (linkValidatorPairs || from.role === "FullNode" || to.role === "FullNode")).map((to) => [from, to] as const)
   )
 
+/** How many links a scenario has (the size of `linkedPairs`). */
+const linkCount = (scenario: ChaosScenario): number => {
+  const n = scenario.validators + scenario.fullnodes
+  return n * (n - 1) - (scenario.linkValidatorPairs ? 0 : scenario.validators * (scenario.validators - 1))
+}
+
+/** A link before it runs: who dials whom through which port, under which conditions. */
+interface PlannedLink {
+  readonly from: DevnetNode
+  readonly to: DevnetNode
+  readonly port: number
+  readonly conditions: LinkConditions
+}
+
 /**
  * The node's configuration with every other node at the address it dials: validators as seeds, full
  * nodes allowlisted (full nodes start with no validator knowing them), through a link where there is one.
@@ -92,10 +110,13 @@ const linkedPairs = (nodes: ReadonlyArray<DevnetNode>, linkValidatorPairs: boole
 const configuredPeers = (
   node: DevnetNode,
   nodes: ReadonlyArray<DevnetNode>,
-  links: ReadonlyArray<PairLink>,
+  links: ReadonlyArray<PlannedLink>,
   logLevel: NonNullable<ClusterOptions["logLevel"]>
 ): DevnetNode => {
-  const addressOf = (other: DevnetNode): string => links.find((l) => l.from === node.name && l.to === other.name)?.link.address ?? other.address
+  const addressOf = (other: DevnetNode): string => {
+    const link = links.find((l) => l.from === node && l.to === other)
+    return link === undefined ? other.address : `127.0.0.1:${link.port}`
+  }
   const others = nodes.filter((n) => n !== node)
   const peer = (other: DevnetNode): PeerAddress => ({ peerId: other.peerId, address: addressOf(other) })
   // No metrics endpoint: its port would be one more to collide with other runs on the machine.
@@ -111,7 +132,12 @@ const configuredPeers = (
   }
 }
 
-/** Starts the cluster's links and nodes and waits until every node is ready; all of it ends with the scope. */
+/**
+ * Starts the cluster's nodes and links, all at once (each is a process that takes a second or more of
+ * CPU to start; a node that dials a link not yet listening retries after its backoff), and resolves
+ * when every link listens. Readiness of the nodes is the caller's to wait for. Closing the scope kills
+ * the nodes, then closes the links, then removes the temp dir.
+ */
 export const startCluster = (scenario: ChaosScenario, options: ClusterOptions): Effect.Effect<Cluster, Error, Scope.Scope> =>
   Effect.gen(function* () {
     const dir = yield* Effect.acquireRelease(
@@ -119,7 +145,7 @@ export const startCluster = (scenario: ChaosScenario, options: ClusterOptions): 
       (dir) => Effect.sync(() => (options.keep === true ? process.stderr.write(`chaos: kept ${dir}\n`) : rmSync(dir, { recursive: true, force: true })))
     )
     const count = scenario.validators + scenario.fullnodes
-    const basePort = yield* Effect.tryPromise({ try: () => findBasePort(scenario.seed, count), catch: (e) => e as Error })
+    const basePort = yield* Effect.tryPromise({ try: () => findFreePorts(scenario.seed, count + linkCount(scenario)), catch: (e) => e as Error })
     const { chain, nodes } = devnetGenesis({
       validators: scenario.validators,
       fullnodes: scenario.fullnodes,
@@ -130,28 +156,20 @@ export const startCluster = (scenario: ChaosScenario, options: ClusterOptions): 
       commitsPerEpoch: scenario.commitsPerEpoch,
       transactionsPerBlock: scenario.transactionsPerBlock
     })
-
-    // Every link up front, in parallel: each is a process that takes about a second to start.
     const rng = new SeededRandom(scenario.seed ^ 0x11_4b)
-    const pairs = linkedPairs(nodes, scenario.linkValidatorPairs).map(([from, to]) => ({
-      from,
-      to,
-      conditions: {
-        oneWayDelayMs: scenario.linkDelayMs[0] + rng.nextInt(scenario.linkDelayMs[1] - scenario.linkDelayMs[0] + 1),
-        bandwidthBitsPerSec: scenario.linkBandwidthBitsPerSec
-      } satisfies LinkConditions
-    }))
-    const links = yield* Effect.forEach(
-      pairs,
-      ({ from, to, conditions }) =>
-        Effect.map(
-          linkResource({ target: to.address, ...conditions, label: `${from.name}->${to.name}`, logFile: join(dir, "links.log") }),
-          (link): PairLink => ({ from: from.name, to: to.name, link, conditions })
-        ),
-      { concurrency: "unbounded" }
+    const planned = linkedPairs(nodes, scenario.linkValidatorPairs).map(
+      ([from, to], k): PlannedLink => ({
+        from,
+        to,
+        port: basePort + count + k,
+        conditions: {
+          oneWayDelayMs: scenario.linkDelayMs[0] + rng.nextInt(scenario.linkDelayMs[1] - scenario.linkDelayMs[0] + 1),
+          bandwidthBitsPerSec: scenario.linkBandwidthBitsPerSec
+        }
+      })
     )
 
-    const configured = nodes.map((n) => configuredPeers(n, nodes, links, options.logLevel ?? "info"))
+    const configured = nodes.map((n) => configuredPeers(n, nodes, planned, options.logLevel ?? "info"))
     writeDevnetConfigs(configured)
     const { validatorAddress: _address, ...chainJson } = chain
     const producer: ProducerConfig = { chain: chainJson, basePort, rate: scenario.rate, commits: scenario.commits }
@@ -174,6 +192,17 @@ export const startCluster = (scenario: ChaosScenario, options: ClusterOptions): 
       )
     )
     for (const p of processes) p.start()
+    const links = yield* Effect.forEach(
+      planned,
+      ({ from, to, port, conditions }) =>
+        Effect.map(
+          linkResource({ target: to.address, listenPort: port, ...conditions, label: `${from.name}->${to.name}`, logFile: join(dir, "links.log") }),
+          (link): PairLink => ({ from: from.name, to: to.name, link, conditions })
+        ),
+      { concurrency: "unbounded" }
+    )
+    // Runs before the links close (finalizers run in reverse): no node sees its links go first.
+    yield* Effect.addFinalizer(() => Effect.promise(() => Promise.all(processes.map((p) => p.kill("SIGKILL")))))
     const node = (name: string): NodeProcess => {
       const found = processes.find((p) => p.name === name)
       if (found === undefined) throw new Error(`no node named ${name}`)

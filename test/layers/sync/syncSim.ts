@@ -1,10 +1,14 @@
 /**
- * A simulated network of syncing nodes: each node has its own in-memory store, a SimNetwork node and
- * the real SyncLayer; validators are filled through the validator path (`sendCommit`). Verification
- * runs on the calling thread (native, no worker pool) so that the simulation stays deterministic
- * under `TestClock`.
+ * A simulated network of syncing nodes: each node is wired by P2pBuilder's sync-only preset (as shipped:
+ * server limits, call timing, its own peer ledger) over its own in-memory store and SimNetwork node;
+ * validators are filled through the validator path (`sendCommit`). Verification runs on the calling
+ * thread (native, no worker pool) so that the simulation stays deterministic under `TestClock`.
  */
-import { Effect, Either, ExecutionStrategy, Exit, Layer, Scope, Stream } from "effect"
+import { Context, Effect, Either, ExecutionStrategy, Exit, Layer, Scope, Stream } from "effect"
+import { toHex } from "../../../src/domain/bytes.js"
+import { syncNodeLayer } from "../../../src/programs/node/P2pBuilder.js"
+import type { NodeConfig } from "../../../src/programs/node/NodeConfig.js"
+import { StateSync } from "../../../src/services/StateSync.js"
 import { decodeBcs, encodeBcs } from "../../../src/domain/codec.js"
 import { BlockRefBcs, blockRefKey } from "../../../src/domain/refs.js"
 import { withBadBlockSignature } from "../../../src/testkit/faults.js"
@@ -19,15 +23,13 @@ import { makeNodeCrypto } from "../../../src/layers/crypto/NodeCryptoLayer.js"
 import { SimNetwork } from "../../../src/layers/network/sim/SimNetwork.js"
 import { makeSimNode } from "../../../src/layers/network/sim/SimNetworkLayer.js"
 import { makeMemoryStore } from "../../../src/layers/store/MemoryStoreLayer.js"
-import { makeStateSync, type SyncConfig } from "../../../src/layers/sync/SyncLayer.js"
-import { makePeerManager } from "../../../src/layers/peers/PeerManagerLayer.js"
+import type { SyncConfig } from "../../../src/layers/sync/SyncLayer.js"
 import { PeerManager, type PeerManagerService } from "../../../src/services/PeerManager.js"
 import { VerifierLayer } from "../../../src/layers/verifier/VerifierLayer.js"
 import { Crypto } from "../../../src/services/Crypto.js"
 import { Network, type NetworkService } from "../../../src/services/Network.js"
 import type { StateSyncService } from "../../../src/services/StateSync.js"
 import { Store, type StoreService } from "../../../src/services/Store.js"
-import { Verifier } from "../../../src/services/Verifier.js"
 
 /** Native verification on the calling thread: deterministic under TestClock. */
 export const InlineCryptoLayer = Layer.scoped(Crypto, makeNodeCrypto({ inlineBelow: Number.POSITIVE_INFINITY, blsInlineBelow: Number.POSITIVE_INFINITY }))
@@ -61,26 +63,49 @@ export const startSyncNode = (n: number, config: SyncConfig, store?: StoreServic
     const parent = yield* Effect.scope
     const scope = yield* Scope.fork(parent, ExecutionStrategy.sequential)
     const peerId = simPeerId(n)
-    const verifier = yield* Verifier
     const built = yield* Scope.extend(
       Effect.gen(function* () {
         const network = yield* makeSimNode({ peerId })
         const nodeStore = store ?? (yield* makeMemoryStore)
-        // Each node has its own peer ledger, as a shipped node does: sync reports offences to it and follows its bans.
-        const peers = yield* makePeerManager({ localPeerId: peerId })
-        const sync = yield* makeStateSync(config).pipe(
-          Effect.provideService(PeerManager, peers),
-          Effect.provideService(Network, network),
-          Effect.provideService(Store, nodeStore),
-          Effect.provideService(Verifier, verifier)
-        )
-        return { network, store: nodeStore, sync, peers }
+        // The node as shipped (P2pBuilder's sync-only preset: server limits, call timing, its own peer
+        // ledger), on the simulated network, an in-memory store and verification on the calling thread.
+        const layer = syncNodeLayer(simNodeConfig(n, config), {
+          network: Layer.succeed(Network, network),
+          store: Layer.succeed(Store, nodeStore),
+          crypto: InlineCryptoLayer
+        })
+        const context = yield* Layer.buildWithScope(layer, scope).pipe(Effect.catchTag("InvalidP2pServerConfig", (e) => Effect.die(e)))
+        return { network, store: nodeStore, sync: Context.get(context, StateSync), peers: Context.get(context, PeerManager) }
       }),
       scope
     )
     const node: SyncSimNode = { peerId, address: `sim://${peerId}`, ...built, stop: Scope.close(scope, Exit.void) }
     return node
   })
+
+/** The configuration of simulated node `n`: its network key gives `simPeerId(n)`; it starts where `config` says. */
+const simNodeConfig = (n: number, config: SyncConfig): NodeConfig => ({
+  name: `sim-${n}`,
+  role: "FullNode",
+  networkKey: toHex(deriveSeed("sim-node", n)),
+  listenAddress: "127.0.0.1:0",
+  seedPeers: [],
+  allowlistedPeers: [],
+  storagePath: "(in memory)",
+  genesisCommittee: config.start.committee,
+  ...(config.start.commitRef.index > 0 ? { trustedCheckpoint: config.start } : {}),
+  genesisBalances: [],
+  plaintext: false,
+  logLevel: "info",
+  discovery: {},
+  sync: {
+    ...(config.window !== undefined ? { window: config.window } : {}),
+    ...(config.blockChunksInFlight !== undefined ? { blockChunksInFlight: config.blockChunksInFlight } : {}),
+    ...(config.maxRequestsPerPeer !== undefined ? { maxRequestsPerPeer: config.maxRequestsPerPeer } : {}),
+    ...(config.heightPollIntervalMs !== undefined ? { heightPollIntervalMs: config.heightPollIntervalMs } : {})
+  },
+  limits: {}
+})
 
 /** Feeds commits `from..to` of the chain through the validator path of a node. */
 export const produce = (node: SyncSimNode, chain: ReadonlyArray<GeneratedCommit>, from: number, to: number) =>

@@ -1,11 +1,12 @@
 /**
- * Every tuning knob of the discovery loop and the GetKnownPeers server in one place, each with the
- * reason for its value (DESIGN.md §5; Soma's values in the research notes §2.1). `DiscoveryConfig` takes
- * its defaults from here. The peer ledger's knobs (penalties, bans, backoff, ranking, the NodeInfo time
- * window) are in `layers/peers/policy.ts`.
+ * Every tuning knob of discovery in one place, each with the reason for its value (DESIGN.md §5; Soma's
+ * values in the research notes §2.1): the round's, and the GetKnownPeers server's. `DiscoveryTuning` is
+ * the part an operator or a simulation may override; `DiscoveryConfig` (`builder.ts`) takes its defaults
+ * from `defaultDiscoveryTuning`. The peer ledger's knobs (penalties, bans, backoff, ranking, the NodeInfo
+ * time window) are in `layers/peers/policy.ts`.
  */
 
-// --- the loop -------------------------------------------------------------------------------------
+// --- the round -----------------------------------------------------------------------------------
 
 /** One discovery round every 5 s (Soma/Sui); Soma hard-coded it and ignored its config — ours is used. */
 export const DISCOVERY_TICK_MS = 5_000
@@ -35,7 +36,7 @@ export const SERVE_AGE_MARGIN_MS = 60_000
 /** The answer samples from this many times `MAX_PEERS_TO_SEND` of the most recently signed entries. */
 export const SERVE_FRESHNESS_WINDOW = 2
 
-/** Knobs of the discovery loop and server (defaults above). */
+/** Knobs of the discovery round and server that a configuration may override (defaults above). */
 export interface DiscoveryTuning {
   readonly tickMs: number
   readonly peersToQuery: number

@@ -6,10 +6,10 @@
  * that *is* its PeerId verifies over `intent(DiscoveryPeers) || bcs(NodeInfo)`.
  */
 import { Either } from "effect"
-import { decodeSignedNodeInfo, nodeInfoSigningMessage, type SignedNodeInfo } from "../../domain/nodeInfo.js"
-import { peerIdBytes, type PeerId } from "../../domain/PeerId.js"
-import type { VerifyItem } from "../../services/Crypto.js"
-import type { Offence, PeerPolicy } from "../../services/PeerManager.js"
+import { decodeSignedNodeInfo, nodeInfoSigningMessage, type SignedNodeInfo } from "../../../domain/nodeInfo.js"
+import { peerIdBytes, type PeerId } from "../../../domain/PeerId.js"
+import type { VerifyItem } from "../../../services/Crypto.js"
+import type { Offence, PeerPolicy } from "../../../services/PeerManager.js"
 
 /** Why a NodeInfo was refused. */
 export type NodeInfoRejection =
