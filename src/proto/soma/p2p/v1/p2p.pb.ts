@@ -36,7 +36,11 @@ export interface GetCommitAvailabilityRequest {
 }
 
 export interface GetCommitAvailabilityResponse {
-  /** Everything at or below this index is verified and stored by the server. */
+  /**
+   * The server's certified tip: the highest commit it stores together with quorum votes for it, so
+   * that it can prove (and serve) everything at or below this index. A validator's stored tip may be
+   * one commit higher (the votes for a commit arrive a round later); that commit is not advertised.
+   */
   highestSyncedCommit: number;
   /** The lowest commit index the server can still serve. */
   lowestAvailableCommit: number;
