@@ -1,19 +1,22 @@
 /**
- * The `GetKnownPeers` handler. It refuses banned callers, checks the caller's own NodeInfo — it must
- * name the authenticated caller (`InboundContext.peerId`), be within the time window and carry a valid
- * signature — before storing it (Soma forwarded it unverified), and answers with our NodeInfo and at
- * most `maxPeersToSend` others: a random sample of the most recently signed ones. Bad input is answered
- * with INVALID_ARGUMENT and counts against the caller; nothing here can fail otherwise.
+ * The serving side of discovery: the `GetKnownPeers` handler, and its registration on the network. It
+ * refuses banned callers, checks the caller's own NodeInfo — it must name the authenticated caller
+ * (`InboundContext.peerId`), be within the time window and carry a valid signature — before storing it
+ * (Soma forwarded it unverified), and answers with our NodeInfo and at most `maxPeersToSend` others: a
+ * random sample of the most recently signed ones (`plan/serve.ts`). Bad input is answered with
+ * INVALID_ARGUMENT and counts against the caller; nothing here can fail otherwise.
  */
-import { Clock, Effect, Either, type Random } from "effect"
+import { Clock, Effect, Either, type Random, type Scope } from "effect"
 import { encodeSignedNodeInfo, type SignedNodeInfo } from "../../domain/nodeInfo.js"
+import { P2pMethods } from "../../proto/P2pMethods.js"
 import type * as pb from "../../proto/soma/p2p/v1/p2p.pb.js"
 import type { CryptoService } from "../../services/Crypto.js"
 import { HandlerStatus, type InboundContext } from "../../services/Network.js"
-import type { Offence, PeerManagerService, ServableRequest } from "../../services/PeerManager.js"
-import { sample, seededRng, type Rng } from "../peers/prng.js"
-import { SERVE_AGE_MARGIN_MS, SERVE_FRESHNESS_WINDOW } from "./config.js"
-import { describeRejection, nodeInfoVerifyItem, offenceOf, precheckNodeInfo } from "./nodeInfoRules.js"
+import type { Offence, PeerManagerService } from "../../services/PeerManager.js"
+import { seededRng } from "../peers/prng.js"
+import type { DiscoveryRuntime } from "./builder.js"
+import { describeRejection, nodeInfoVerifyItem, offenceOf, precheckNodeInfo } from "./plan/nodeInfoRules.js"
+import { knownPeersToServe, servableRequest } from "./plan/serve.js"
 
 /** What the handler needs. */
 export interface KnownPeersServerDeps {
@@ -24,20 +27,6 @@ export interface KnownPeersServerDeps {
   readonly ownInfo: Effect.Effect<SignedNodeInfo>
   readonly maxPeersToSend: number
 }
-
-/** What to ask the ledger for: the `max × SERVE_FRESHNESS_WINDOW` most recently signed servable NodeInfos. */
-export const servableRequest = (caller: InboundContext["peerId"], max: number): ServableRequest => ({
-  exclude: caller,
-  minRemainingMs: SERVE_AGE_MARGIN_MS,
-  limit: max * SERVE_FRESHNESS_WINDOW
-})
-
-/**
- * The NodeInfos to answer with, from the ledger's answer to `servableRequest`: all of them if there are
- * at most `max`, otherwise `max` drawn at random.
- */
-export const knownPeersToServe = (freshest: ReadonlyArray<SignedNodeInfo>, max: number, rng: Rng): Array<SignedNodeInfo> =>
-  freshest.length <= max ? [...freshest] : sample(freshest, max, rng)
 
 /** Builds the handler. */
 export const makeKnownPeersHandler =
@@ -66,3 +55,10 @@ export const makeKnownPeersHandler =
       const served = knownPeersToServe(freshest, deps.maxPeersToSend, seededRng(seed))
       return { ownInfo: encodeSignedNodeInfo(own), knownPeers: served.map(encodeSignedNodeInfo) }
     })
+
+/** Registers the `GetKnownPeers` handler until the scope closes. */
+export const registerDiscoveryServer = (rt: DiscoveryRuntime): Effect.Effect<void, never, Scope.Scope> =>
+  rt.network.handleUnary(
+    P2pMethods.GetKnownPeers,
+    makeKnownPeersHandler({ manager: rt.manager, crypto: rt.crypto, random: rt.random, ownInfo: rt.ownInfo, maxPeersToSend: rt.tuning.maxPeersToSend })
+  )

@@ -1,15 +1,17 @@
 /**
- * Validates a batch of received NodeInfos: the pure checks first, then one `Crypto.verifyMany` for every
- * entry that survives them and could change the peer ledger. An entry that is not newer than the
- * NodeInfo the ledger holds for its peer is skipped unverified — it could not replace anything, and verifying the 200
- * mostly-known entries of every answer would dominate discovery's CPU.
+ * Validates a batch of received NodeInfos (the entries of one GetKnownPeers answer): the pure checks of
+ * `plan/nodeInfoRules.ts` first, then one `Crypto.verifyMany` for every entry that survives them and
+ * could change the peer ledger. An entry that is not newer than the NodeInfo the ledger holds for its
+ * peer is skipped unverified — it could not replace anything, and verifying the 200 mostly-known entries
+ * of every answer would dominate discovery's CPU. Not under `plan/`: it asks the ledger and runs the
+ * signature checks, where `plan/` holds only pure functions.
  */
 import { Effect, Either } from "effect"
 import type { SignedNodeInfo } from "../../domain/nodeInfo.js"
 import type { PeerId } from "../../domain/PeerId.js"
 import type { PeerManagerService } from "../../services/PeerManager.js"
 import type { CryptoService } from "../../services/Crypto.js"
-import { nodeInfoVerifyItem, precheckNodeInfo, type NodeInfoContext, type NodeInfoRejection } from "./nodeInfoRules.js"
+import { nodeInfoVerifyItem, precheckNodeInfo, type NodeInfoContext, type NodeInfoRejection } from "./plan/nodeInfoRules.js"
 
 /** One received entry; `expectedPeerId` is set for someone's own info. */
 export interface ReceivedEntry {

@@ -7,7 +7,7 @@
  */
 import { Effect, Layer, Logger, LogLevel } from "effect"
 import { makeNodeCrypto } from "../../layers/crypto/NodeCryptoLayer.js"
-import { DISCOVERY_TICK_MS, TARGET_CONNECTIONS } from "../../layers/discovery/config.js"
+import { DISCOVERY_TICK_MS, TARGET_CONNECTIONS } from "../../layers/discovery/constants.js"
 import { convergence, makeSimDiscoveryWorld } from "../../testkit/discovery/simWorld.js"
 import { makeVirtualTime } from "../../testkit/discovery/virtualTime.js"
 import { SimNetwork } from "../../layers/network/sim/SimNetwork.js"

@@ -251,6 +251,11 @@ export const runChaos = (scenario: ChaosScenario, options: RunOptions = {}): Eff
           record(`every node executed all ${scenario.commits} commits with one state digest`)
           break
         }
+        if (c.nodes.some((n) => n.unexpectedExits.length > 0)) {
+          // A crash is a failure whatever follows; the details are in the final problems and the logs.
+          problems.push("stopped early: a node exited without being killed")
+          break
+        }
         if (Date.now() > deadline) {
           const waitingFor =
             pending.length > 0

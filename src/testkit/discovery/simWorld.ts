@@ -15,7 +15,7 @@ import { Network, type NetworkService } from "../../services/Network.js"
 import { PeerManager, type PeerManagerService, type PeerPolicy } from "../../services/PeerManager.js"
 import { SimNetwork, type SimNetworkService } from "../../layers/network/sim/SimNetwork.js"
 import { SimNetworkLayer } from "../../layers/network/sim/SimNetworkLayer.js"
-import type { DiscoveryTuning } from "../../layers/discovery/config.js"
+import type { DiscoveryTuning } from "../../layers/discovery/constants.js"
 import { DiscoveryLayer } from "../../layers/discovery/DiscoveryLayer.js"
 import { PeerManagerLayer } from "../../layers/peers/PeerManagerLayer.js"
 

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, TestClock } from "effect"
-import { DISCOVERY_TICK_MS, TARGET_CONNECTIONS } from "../../../src/layers/discovery/config.js"
+import { DISCOVERY_TICK_MS, TARGET_CONNECTIONS } from "../../../src/layers/discovery/constants.js"
 import { convergence, makeSimDiscoveryWorld } from "../../../src/testkit/discovery/simWorld.js"
 import { SimNetwork } from "../../../src/layers/network/sim/SimNetwork.js"
 import { InlineCryptoLayer } from "./fixtures.js"

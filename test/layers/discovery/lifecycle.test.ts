@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Logger } from "effect"
-import { DISCOVERY_TICK_MS } from "../../../src/layers/discovery/config.js"
+import { DISCOVERY_TICK_MS } from "../../../src/layers/discovery/constants.js"
 import { makeSimDiscoveryWorld } from "../../../src/testkit/discovery/simWorld.js"
 import type { SimTraceEvent } from "../../../src/layers/network/sim/SimNetwork.js"
 import { Crypto } from "../../../src/services/Crypto.js"

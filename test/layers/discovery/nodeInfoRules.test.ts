@@ -4,7 +4,7 @@ import { Either } from "effect"
 import { encodeSignedNodeInfo } from "../../../src/domain/nodeInfo.js"
 import { nodeInfoSignedByWrongKey } from "../../../src/testkit/faults.js"
 import { defaultPeerPolicy, MAX_FUTURE_SKEW_MS, MAX_INFO_AGE_MS } from "../../../src/layers/peers/policy.js"
-import { offenceOf, precheckNodeInfo, type NodeInfoContext } from "../../../src/layers/discovery/nodeInfoRules.js"
+import { offenceOf, precheckNodeInfo, type NodeInfoContext } from "../../../src/layers/discovery/plan/nodeInfoRules.js"
 import { looseSignedInfoBytes, nodeInfo, peerOf, signedInfo, signerOf, verifies } from "./nodeInfos.js"
 
 const NOW = 1_000 * MAX_INFO_AGE_MS

@@ -9,7 +9,7 @@ import { peerIdBytes, peerIdFromPublicKey, type PeerId } from "../../../src/doma
 import { signNodeInfo } from "../../../src/testkit/faults.js"
 import { deriveSeed, TestSigner } from "../../../src/testkit/keys.js"
 import { nativeVerify } from "../../../src/layers/crypto/NodeCryptoLayer.js"
-import { nodeInfoVerifyItem } from "../../../src/layers/discovery/nodeInfoRules.js"
+import { nodeInfoVerifyItem } from "../../../src/layers/discovery/plan/nodeInfoRules.js"
 
 const signers = new Map<number, TestSigner>()
 

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { DISCOVERY_TICK_MS, TARGET_CONNECTIONS } from "../../../src/layers/discovery/config.js"
+import { DISCOVERY_TICK_MS, TARGET_CONNECTIONS } from "../../../src/layers/discovery/constants.js"
 import { convergence, makeSimDiscoveryWorld, type SimDiscoveryWorld } from "../../../src/testkit/discovery/simWorld.js"
 import type { VirtualTime } from "../../../src/testkit/discovery/virtualTime.js"
 import type { PeerId } from "../../../src/domain/PeerId.js"

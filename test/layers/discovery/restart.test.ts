@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
-import { DISCOVERY_TICK_MS, TARGET_CONNECTIONS } from "../../../src/layers/discovery/config.js"
+import { DISCOVERY_TICK_MS, TARGET_CONNECTIONS } from "../../../src/layers/discovery/constants.js"
 import { convergence, makeSimDiscoveryWorld } from "../../../src/testkit/discovery/simWorld.js"
 import type { PeerId } from "../../../src/domain/PeerId.js"
 import { onVirtualTime } from "./fixtures.js"

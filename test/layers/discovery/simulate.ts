@@ -5,7 +5,7 @@
 import { Effect } from "effect"
 import { encodeSignedNodeInfo, type SignedNodeInfo } from "../../../src/domain/nodeInfo.js"
 import { nativeVerify } from "../../../src/layers/crypto/NodeCryptoLayer.js"
-import { nodeInfoVerifyItem } from "../../../src/layers/discovery/nodeInfoRules.js"
+import { nodeInfoVerifyItem } from "../../../src/layers/discovery/plan/nodeInfoRules.js"
 import type { SimDiscoveryNode } from "../../../src/testkit/discovery/simWorld.js"
 
 /**
