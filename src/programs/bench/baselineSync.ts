@@ -78,6 +78,9 @@ interface PeerHeight {
   readonly lowest: number
 }
 
+/** Lets timers and I/O run (Effect's own yields are mostly microtasks, which do not). */
+const yieldToEventLoop = Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
+
 /** FetchBlocks `refs` from `peer`: the blocks by digest (only those asked for), with their digests. */
 const fetchBlocks = (network: NetworkService, peer: PeerId, refs: ReadonlyArray<BlockRef>) =>
   Effect.gen(function* () {
@@ -149,9 +152,12 @@ const syncTask = (
       (chunk, i) => Effect.zipRight(Effect.sleep(CHUNK_STAGGER_MS * i), fetchBlocks(network, peer, chunk)),
       { concurrency: "unbounded" }
     )
-    // Verification: one block after another, once everything has arrived.
+    // Verification: one block after another, once everything has arrived. Between two blocks the event
+    // loop gets a turn (as Soma's transport ran on other tokio threads): without it, seconds of
+    // verification in a row would leave HTTP/2 keepalive pings unanswered and the connections dropped.
     const blocks = new Map<string, VerifiedBlock>()
     for (const input of fetched.flat()) {
+      yield* yieldToEventLoop
       const [result] = yield* verifier.verifyBlocks(committee, [input])
       if (result === undefined || Either.isLeft(result)) return yield* Effect.fail(new TaskFailed(`invalid block: ${result === undefined ? "?" : result.left.message}`))
       blocks.set(blockRefKey(result.right.ref), result.right)
@@ -193,7 +199,7 @@ const program = Effect.gen(function* () {
 
   // Soma dials its seed peers; the clock starts at the first connection, as for our node.
   const seeds = config.seedPeers
-  const firstConnected = yield* Effect.raceAll(seeds.map((s) => Effect.as(network.dial(s.peerId, s.address), s.peerId)))
+  yield* Effect.raceAll(seeds.map((s) => network.dial(s.peerId, s.address)))
   const firstPeer = performance.now()
   const cpuBegin = process.cpuUsage()
   yield* Effect.forEach(seeds, (s) => Effect.ignore(network.dial(s.peerId, s.address)), { concurrency: "unbounded", discard: true })
@@ -229,6 +235,9 @@ const program = Effect.gen(function* () {
       const peer = window[Math.floor(Math.random() * window.length)]
       if (peer === undefined) break
       tried.add(peer)
+      // Redial a peer whose connection dropped (Soma's discovery redialled its seeds).
+      const seed = seeds.find((s) => s.peerId === peer)
+      if (seed !== undefined) yield* Effect.ignore(network.dial(seed.peerId, seed.address))
       const outcome = yield* Effect.either(syncTask({ network, store, verifier }, committeeOf, peer, next, target, previousDigest))
       if (Either.isRight(outcome)) {
         next = outcome.right.commit.index + 1
@@ -249,8 +258,7 @@ const program = Effect.gen(function* () {
     secondsToFirstPeer: (firstPeer - begin) / 1000,
     cpuCores: (cpu.user + cpu.system) / 1e6 / seconds,
     tasks,
-    failures,
-    firstPeer: firstConnected
+    failures
   }
 }).pipe(
   Effect.scoped,

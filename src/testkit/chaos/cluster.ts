@@ -1,5 +1,5 @@
 /**
- * A devnet whose connections all cross the link emulator, for the life of a scope: V validators and F
+ * A devnet whose full nodes reach and are reached only through the link emulator, for the life of a scope: V validators and F
  * full nodes as separate OS processes (real gRPC with mutual TLS, LMDB, discovery, the reference
  * executor) and one link per ordered pair of nodes that dial each other — so a partition or a slow
  * link is one node's view of one other node, in both directions:
@@ -21,7 +21,7 @@ import { Effect, type Scope } from "effect"
 import { devnetGenesis, writeDevnetConfigs, type DevnetNode } from "../../programs/devnet/layout.js"
 import type { ProducerConfig } from "../../programs/devnet/producer.js"
 import type { PeerAddress } from "../../programs/node/NodeConfig.js"
-import { linkResource, type Link, type LinkConditions } from "../link/link.js"
+import { startLink, type Link, type LinkConditions, type LinkOptions } from "../link/link.js"
 import { SeededRandom } from "../rng.js"
 import { NodeProcess } from "./nodeProcess.js"
 import type { ChaosScenario } from "./scenario.js"
@@ -29,6 +29,12 @@ import type { ChaosScenario } from "./scenario.js"
 /** Base ports are tried in this range, below Linux's ephemeral ports (32768+), where links listen. */
 const BASE_PORT_RANGE: readonly [number, number] = [20_000, 32_000]
 const BASE_PORT_ATTEMPTS = 50
+
+/**
+ * Links started at once. Each is a process that needs about a second of CPU to start; started all
+ * together on a busy 2-core machine, some missed link.ts's 30 s start deadline.
+ */
+const LINK_START_CONCURRENCY = 6
 
 /** The link one node dials another through. */
 export interface PairLink {
@@ -83,6 +89,16 @@ const findFreePorts = async (seed: number, count: number): Promise<number> => {
   throw new Error(`no ${count} consecutive free ports found in ${low}–${high}`)
 }
 
+/**
+ * A link for the life of the scope, like link.ts `linkResource`, but a relay that does not start is a
+ * failure (reported by the run) rather than a defect, after one more try.
+ */
+const startedLink = (options: LinkOptions): Effect.Effect<Link, Error, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.tryPromise({ try: () => startLink(options), catch: (e) => (e instanceof Error ? e : new Error(String(e))) }).pipe(Effect.retry({ times: 1 })),
+    (link) => Effect.promise(() => link.close())
+  )
+
 /** The ordered pairs (dialler, dialled) that go through a link. */
 const linkedPairs = (nodes: ReadonlyArray<DevnetNode>, linkValidatorPairs: boolean): Array<readonly [DevnetNode, DevnetNode]> =>
   nodes.flatMap((from) =>
@@ -133,10 +149,9 @@ const configuredPeers = (
 }
 
 /**
- * Starts the cluster's nodes and links, all at once (each is a process that takes a second or more of
- * CPU to start; a node that dials a link not yet listening retries after its backoff), and resolves
- * when every link listens. Readiness of the nodes is the caller's to wait for. Closing the scope kills
- * the nodes, then closes the links, then removes the temp dir.
+ * Starts the cluster's links, then its nodes (so that no node's first dial finds a link not yet
+ * listening and backs off), and resolves once the nodes are spawned; waiting for them to be ready is
+ * the caller's. Closing the scope kills the nodes, then closes the links, then removes the temp dir.
  */
 export const startCluster = (scenario: ChaosScenario, options: ClusterOptions): Effect.Effect<Cluster, Error, Scope.Scope> =>
   Effect.gen(function* () {
@@ -191,16 +206,16 @@ export const startCluster = (scenario: ChaosScenario, options: ClusterOptions): 
         (p) => Effect.promise(() => p.dispose())
       )
     )
-    for (const p of processes) p.start()
     const links = yield* Effect.forEach(
       planned,
       ({ from, to, port, conditions }) =>
         Effect.map(
-          linkResource({ target: to.address, listenPort: port, ...conditions, label: `${from.name}->${to.name}`, logFile: join(dir, "links.log") }),
+          startedLink({ target: to.address, listenPort: port, ...conditions, label: `${from.name}->${to.name}`, logFile: join(dir, "links.log") }),
           (link): PairLink => ({ from: from.name, to: to.name, link, conditions })
         ),
-      { concurrency: "unbounded" }
+      { concurrency: LINK_START_CONCURRENCY }
     )
+    for (const p of processes) p.start()
     // Runs before the links close (finalizers run in reverse): no node sees its links go first.
     yield* Effect.addFinalizer(() => Effect.promise(() => Promise.all(processes.map((p) => p.kill("SIGKILL")))))
     const node = (name: string): NodeProcess => {

@@ -122,7 +122,16 @@ export class NodeProcess {
     this.remember(`--- ${this.name}: incarnation ${this.incarnations} (pid ${child.pid}) ---`)
     child.stderr?.on("data", this.lines((line) => this.remember(line)))
     child.stdout?.on("data", this.lines((line) => this.onStdout(line)))
-    this.exited = new Promise((resolve) =>
+    this.exited = new Promise((resolve) => {
+      child.once("error", (error) => {
+        if (child.pid !== undefined) return // a failed kill; the process runs on and its exit follows
+        // Spawning failed, and no exit event follows: an exit nobody asked for.
+        alive.delete(child)
+        if (this.child === child) this.child = undefined
+        this.unexpectedExits.push(`spawn failed: ${error.message}`)
+        this.options.onEvent(`${this.name} could not be started: ${error.message}`)
+        resolve()
+      })
       child.once("exit", (code, signal) => {
         alive.delete(child)
         if (this.child === child) this.child = undefined
@@ -135,7 +144,7 @@ export class NodeProcess {
         }
         resolve()
       })
-    )
+    })
   }
 
   /** Sends `signal` and resolves once the process has exited (at once when none runs). */

@@ -18,6 +18,8 @@ import { describeFault, Fault, planFaults, type ChaosScenario, type PlannedFault
 const POLL_INTERVAL = Duration.millis(250)
 /** Every node must be ready this long after its processes started. */
 const READY_TIMEOUT_MS = 90_000
+/** A live node whose synced height has not moved for this long while the validators are above it is reported as stalled. */
+const STALL_REPORT_MS = 20_000
 /** After convergence, statuses each node must still report (late bans are seen), waited for at most `SETTLE_TIMEOUT_MS`. */
 const SETTLE_STATUSES = 2
 const SETTLE_TIMEOUT_MS = 5_000
@@ -172,6 +174,22 @@ export const runChaos = (scenario: ChaosScenario, options: RunOptions = {}): Eff
       const pending = [...plan]
       const active: Array<ActiveFault> = []
       const catchUps: Array<CatchUp> = []
+      // Per node: its synced height and since when it has stood there (restarts reset it).
+      const progress = new Map<string, { height: number; sinceMs: number; incarnation: number; reported: boolean }>()
+      const watchStalls = (height: number) => {
+        for (const n of c.nodes) {
+          const synced = n.status?.highestSyncedCommit
+          const seen = progress.get(n.name)
+          if (synced === undefined || !n.running) continue
+          if (seen === undefined || seen.height !== synced || seen.incarnation !== n.incarnations) {
+            if (seen?.reported === true) record(`${n.name} moves again (synced ${synced})`)
+            progress.set(n.name, { height: synced, sinceMs: elapsed(), incarnation: n.incarnations, reported: false })
+          } else if (!seen.reported && synced < height && elapsed() - seen.sinceMs >= STALL_REPORT_MS) {
+            progress.set(n.name, { ...seen, reported: true })
+            record(`${n.name} STALLED: synced ${synced} for ${STALL_REPORT_MS / 1000} s while the validators are at ${height} (its target ${n.status?.targetCommit})`)
+          }
+        }
+      }
       const nodeDown = (n: NodeProcess) => !n.running || !n.ready
 
       const canStart = (fault: Fault): boolean =>
@@ -240,6 +258,7 @@ export const runChaos = (scenario: ChaosScenario, options: RunOptions = {}): Eff
           active.splice(active.indexOf(fault), 1)
           yield* fault.end
         }
+        watchStalls(height)
         for (const catchUp of [...catchUps]) {
           const status = c.node(catchUp.node).status
           if (status === undefined || status.highestSyncedCommit < catchUp.target) continue

@@ -68,7 +68,7 @@ export const defaultScenario: ChaosScenario = {
   seed: 1,
   validators: 4,
   fullnodes: 2,
-  commits: 200,
+  commits: 150,
   rate: 10,
   transactionsPerBlock: 4,
   commitsPerEpoch: 80,
@@ -79,10 +79,10 @@ export const defaultScenario: ChaosScenario = {
   partitionMs: 10_000,
   // The cap bounds what the relay may hold: twice the bandwidth-delay product, 15 MB at 1 Mbit/s
   // and a 60 s round trip (at 100 Mbit/s it would be 1.5 GB).
-  slowLink: { oneWayDelayMs: 30_000, bandwidthBitsPerSec: 1_000_000, durationMs: 20_000 },
+  slowLink: { oneWayDelayMs: 30_000, bandwidthBitsPerSec: 1_000_000, durationMs: 15_000 },
   fullNodeDownMs: [500, 3_000],
   validatorDownMs: [1_000, 4_000],
-  faultWindow: [0.1, 0.7],
+  faultWindow: [0.1, 0.6],
   timeoutMs: 240_000
 }
 

@@ -36,6 +36,8 @@ export const soakScenario = (options: {
   rate: options.rate,
   linkValidatorPairs: options.linkValidatorPairs,
   faults: options.faults === 1 ? defaultScenario.faults : faultsAt(options.faults),
+  // A slow link as long as its latency: requests to it outlive their deadlines and its connections die.
+  slowLink: { ...defaultScenario.slowLink, durationMs: 30_000 },
   // Production slows down on a busy machine; allow three times the nominal time plus start and catch-up.
   timeoutMs: 120_000 + Math.ceil((3 * options.commits * 1000) / options.rate)
 })

@@ -8,8 +8,8 @@
  */
 import { spawn, type ChildProcess } from "node:child_process"
 import { closeSync, openSync } from "node:fs"
-import { fileURLToPath } from "node:url"
 import { Effect, Either, type Scope } from "effect"
+import { relayProgram } from "./bundle.js"
 import { conditionsProblem, type LinkConditions } from "./conditions.js"
 import { decodeOrProblem, LinkProcessMessage, type LinkCommand, type LinkProcessOptions } from "./protocol.js"
 import type { LinkStats } from "./relay.js"
@@ -48,17 +48,14 @@ export interface Link {
 }
 
 /**
- * How long the process may take to report ready. Starting node with tsx takes ~0.3–1 s here; on a
- * 2-core machine busy with node processes and crypto it has taken several seconds.
+ * How long the process may take to report ready. The relay starts from a prebuilt bundle (`bundle.ts`)
+ * in ≈ 50 ms; a busy 2-core machine can make that seconds.
  */
 const START_TIMEOUT_MS = 30_000
 
 /** How long `close` waits for the process to exit before killing it (the API promises 2 s). */
 const CLOSE_GRACE_MS = 2_000
 
-const linkProcessPath = fileURLToPath(new URL("./linkProcess.ts", import.meta.url))
-/** The project root, where `--import tsx` resolves the tsx package. */
-const projectRoot = fileURLToPath(new URL("../../..", import.meta.url))
 
 /** Splits "host:port" (or "[v6]:port"); throws on anything else. */
 export const parseTarget = (target: string): { readonly host: string; readonly port: number } => {
@@ -88,11 +85,11 @@ export const startLink = async (options: LinkOptions): Promise<Link> => {
   if (problem !== undefined) throw new Error(`link ${label}: ${problem}`)
   const processOptions: LinkProcessOptions = { label, targetHost: host, targetPort, listenPort: options.listenPort ?? 0, conditions }
 
+  const program = await relayProgram()
   const logFd = options.logFile !== undefined ? openSync(options.logFile, "a") : undefined
   let child: ChildProcess
   try {
-    child = spawn(process.execPath, ["--import", "tsx", linkProcessPath, JSON.stringify(processOptions)], {
-      cwd: projectRoot,
+    child = spawn(process.execPath, [program, JSON.stringify(processOptions)], {
       stdio: ["ignore", "ignore", logFd ?? "inherit", "ipc"]
     })
   } finally {

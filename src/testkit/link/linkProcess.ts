@@ -1,6 +1,6 @@
 /**
  * Entry point of a link's own process, started by link.ts as
- * `node --import tsx linkProcess.ts '<LinkProcessOptions JSON>'` with an IPC channel. It starts the
+ * `node <bundle of linkProcess.ts> '<LinkProcessOptions JSON>'` with an IPC channel. It starts the
  * relay, reports `ready` with its port, then runs the parent's commands. It lives only as long as its
  * parent: when the IPC channel closes (the parent exited, crashed or was killed) it exits, so no relay
  * is ever left running. It writes to stderr only what is not a connection's ordinary fate.
