@@ -9,7 +9,8 @@
  *
  * The seed (chain, link delays, fault plan) is `CHAOS_SEED` or 1; a failure prints the plan, the
  * timeline with every node's heights at each fault, and the last 30 log lines of each node, so a run is
- * replayed with `CHAOS_SEED=<seed> npx vitest run test/e2e`. Longer runs: `npm run soak`.
+ * replayed with `CHAOS_SEED=<seed> npx vitest run test/e2e` (add `CHAOS_KEEP=1 CHAOS_LOG_LEVEL=debug` to
+ * keep every node's store and debug log). Longer runs: `npm run soak`.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
@@ -18,6 +19,9 @@ import { defaultScenario, Fault, planFaults, type ChaosScenario } from "../../sr
 
 const seed = Number(process.env["CHAOS_SEED"] ?? 1)
 const scenario: ChaosScenario = { ...defaultScenario, seed }
+/** `CHAOS_KEEP=1` keeps the run's stores, configs and logs; `CHAOS_LOG_LEVEL=debug` makes the nodes log more. */
+const keep = process.env["CHAOS_KEEP"] === "1"
+const logLevel = process.env["CHAOS_LOG_LEVEL"] === "debug" ? "debug" : "info"
 
 describe("chaos: sync under real network conditions", () => {
   it("plans the issue's faults from the seed, the same way every time", () => {
@@ -38,7 +42,7 @@ describe("chaos: sync under real network conditions", () => {
     `every full node executes every commit with the validators' state, through a partition, a 30 s link and SIGKILLs (seed ${seed})`,
     () =>
       Effect.gen(function* () {
-        const report = yield* runChaos(scenario)
+        const report = yield* runChaos(scenario, { keep, logLevel })
         const text = formatReport(report)
         console.log(text)
         expect(report.problems, text).toEqual([])

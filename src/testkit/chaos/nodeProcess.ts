@@ -4,10 +4,11 @@
  * status lines (the latest, the most banned peers seen, the bans and penalties reported against each
  * peer in every incarnation), keeps the tail of its log in memory for failure reports (and all of it in
  * a file), and notices an exit nobody asked for. Every process started here is SIGKILLed when the
- * parent process exits, whatever happened before, so no node outlives the run.
+ * parent process exits, and ends itself if the parent dies without exiting (exitWithParent.mjs), so no
+ * node outlives the run.
  */
 import { spawn, type ChildProcess } from "node:child_process"
-import { createWriteStream, type WriteStream } from "node:fs"
+import { createWriteStream, readdirSync, readFileSync, type WriteStream } from "node:fs"
 import { fileURLToPath } from "node:url"
 import type { ProducerConfig } from "../../programs/devnet/producer.js"
 
@@ -15,6 +16,7 @@ import type { ProducerConfig } from "../../programs/devnet/producer.js"
 const LOG_TAIL_LINES = 200
 
 const cliPath = fileURLToPath(new URL("../../programs/cli.ts", import.meta.url))
+const exitWithParent = new URL("./exitWithParent.mjs", import.meta.url).href
 const projectRoot = fileURLToPath(new URL("../../..", import.meta.url))
 
 /** Every node process alive in this parent; killed on exit as a last resort. */
@@ -82,6 +84,8 @@ export class NodeProcess {
   status: ReportedStatus | undefined = undefined
   /** Status lines received, all incarnations. */
   statusCount = 0
+  /** Whether any status carried `penalties` (older nodes report only `bannedPeers`). */
+  reportsPenalties = false
   /** The most `bannedPeers` any status reported. */
   mostBannedPeers = 0
   /** Exits that nobody asked for (a crash), with their code or signal. */
@@ -114,7 +118,7 @@ export class NodeProcess {
     if (this.offencesNow.size > 0) this.offencesBefore.push(new Map(this.offencesNow))
     this.offencesNow.clear()
     this.expectingExit = false
-    const args = ["--import", "tsx", cliPath, "devnet-node", "--config", this.options.configFile]
+    const args = ["--import", "tsx", "--import", exitWithParent, cliPath, "devnet-node", "--config", this.options.configFile]
     if (this.options.producer !== undefined) args.push("--producer", JSON.stringify(this.options.producer))
     const child = spawn(process.execPath, args, { cwd: projectRoot, stdio: ["ignore", "pipe", "pipe"] })
     this.child = child
@@ -174,6 +178,31 @@ export class NodeProcess {
     return total
   }
 
+  /**
+   * What the process is doing, from Linux's /proc (undefined elsewhere or when not running): CPU time
+   * used so far and each thread's name, state and kernel wait channel — enough to tell a busy loop
+   * (CPU time grows) from a deadlock (every thread sleeping) when a node stalls.
+   */
+  processSnapshot(): string | undefined {
+    const pid = this.child?.pid
+    if (pid === undefined) return undefined
+    try {
+      // Fields after the command name (which may hold spaces): state is the 1st, utime the 12th, stime the 13th.
+      const fields = (text: string) => text.slice(text.lastIndexOf(")") + 2).split(" ")
+      const own = fields(readFileSync(`/proc/${pid}/stat`, "utf8"))
+      const cpuSeconds = (Number(own[11]) + Number(own[12])) / 100
+      const threads = readdirSync(`/proc/${pid}/task`).map((tid) => {
+        const comm = readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").trim()
+        const state = fields(readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8"))[0]
+        const wchan = readFileSync(`/proc/${pid}/task/${tid}/wchan`, "utf8").trim()
+        return `${comm}:${state}${wchan !== "" && wchan !== "0" ? `(${wchan})` : ""}`
+      })
+      return `pid ${pid}, ${cpuSeconds.toFixed(1)} s CPU, threads ${threads.join(" ")}`
+    } catch {
+      return undefined
+    }
+  }
+
   /** The last `count` lines of its log (stderr and anything on stdout that is not a status). */
   logTail(count: number): ReadonlyArray<string> {
     return this.tail.slice(-count)
@@ -194,6 +223,7 @@ export class NodeProcess {
       this.status = status
       this.statusCount++
       this.mostBannedPeers = Math.max(this.mostBannedPeers, status.bannedPeers)
+      if (status.penalties !== undefined) this.reportsPenalties = true
       for (const p of status.penalties ?? []) {
         const seen = this.offencesNow.get(p.peerId) ?? { bans: 0, penalties: 0 }
         this.offencesNow.set(p.peerId, { bans: Math.max(seen.bans, p.bans), penalties: Math.max(seen.penalties, p.penalties) })

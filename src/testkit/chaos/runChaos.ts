@@ -20,6 +20,8 @@ const POLL_INTERVAL = Duration.millis(250)
 const READY_TIMEOUT_MS = 90_000
 /** A live node whose synced height has not moved for this long while the validators are above it is reported as stalled. */
 const STALL_REPORT_MS = 20_000
+/** Once every fault has ended, a node stalled this long fails the run at once (rather than at the timeout). */
+const STALL_FAIL_MS = 45_000
 /** After convergence, statuses each node must still report (late bans are seen), waited for at most `SETTLE_TIMEOUT_MS`. */
 const SETTLE_STATUSES = 2
 const SETTLE_TIMEOUT_MS = 5_000
@@ -155,8 +157,10 @@ export const runChaos = (scenario: ChaosScenario, options: RunOptions = {}): Eff
       const deadline = started + scenario.timeoutMs
 
       const readyBy = Date.now() + READY_TIMEOUT_MS
-      while (!c.nodes.every((n) => n.ready) && Date.now() < Math.min(readyBy, deadline)) yield* Effect.sleep(POLL_INTERVAL)
-      if (!c.nodes.every((n) => n.ready)) problems.push(`not ready within ${READY_TIMEOUT_MS / 1000} s: ${c.nodes.filter((n) => !n.ready).map((n) => n.name).join(", ")}`)
+      const crashed = () => c.nodes.some((n) => n.unexpectedExits.length > 0)
+      while (!c.nodes.every((n) => n.ready) && !crashed() && Date.now() < Math.min(readyBy, deadline)) yield* Effect.sleep(POLL_INTERVAL)
+      if (crashed()) problems.push("stopped early: a node exited without being killed")
+      else if (!c.nodes.every((n) => n.ready)) problems.push(`not ready within ${READY_TIMEOUT_MS / 1000} s: ${c.nodes.filter((n) => !n.ready).map((n) => n.name).join(", ")}`)
       else record("all nodes ready")
 
       // Links cut or slowed by overlapping faults stay so until the last of those faults ends.
@@ -187,6 +191,8 @@ export const runChaos = (scenario: ChaosScenario, options: RunOptions = {}): Eff
           } else if (!seen.reported && synced < height && elapsed() - seen.sinceMs >= STALL_REPORT_MS) {
             progress.set(n.name, { ...seen, reported: true })
             record(`${n.name} STALLED: synced ${synced} for ${STALL_REPORT_MS / 1000} s while the validators are at ${height} (its target ${n.status?.targetCommit})`)
+            const snapshot = n.processSnapshot()
+            if (snapshot !== undefined) record(`${n.name} process: ${snapshot}`)
           }
         }
       }
@@ -270,7 +276,12 @@ export const runChaos = (scenario: ChaosScenario, options: RunOptions = {}): Eff
           record(`every node executed all ${scenario.commits} commits with one state digest`)
           break
         }
-        if (c.nodes.some((n) => n.unexpectedExits.length > 0)) {
+        const stalled = [...progress.entries()].filter(([, p]) => p.reported && elapsed() - p.sinceMs >= STALL_FAIL_MS)
+        if (pending.length === 0 && active.length === 0 && stalled.length > 0) {
+          problems.push(`stopped early: ${stalled.map(([name, p]) => `${name} stalled at ${p.height}`).join(", ")} for ${STALL_FAIL_MS / 1000} s or more, with every fault over`)
+          break
+        }
+        if (crashed()) {
           // A crash is a failure whatever follows; the details are in the final problems and the logs.
           problems.push("stopped early: a node exited without being killed")
           break
@@ -288,6 +299,10 @@ export const runChaos = (scenario: ChaosScenario, options: RunOptions = {}): Eff
         yield* Effect.sleep(POLL_INTERVAL)
       }
 
+      for (const [name, p] of progress) {
+        const snapshot = p.reported ? c.node(name).processSnapshot() : undefined
+        if (snapshot !== undefined) record(`${name} still stalled at ${p.height}; process: ${snapshot}`)
+      }
       if (convergedAt !== undefined) {
         // A ban in the last second shows in the next status: wait for a couple more from everyone.
         const counts = c.nodes.map((n) => n.statusCount)
@@ -295,7 +310,7 @@ export const runChaos = (scenario: ChaosScenario, options: RunOptions = {}): Eff
         while (c.nodes.some((n, i) => n.statusCount < (counts[i] ?? 0) + SETTLE_STATUSES) && Date.now() < settleEnd) yield* Effect.sleep(POLL_INTERVAL)
       }
       problems.push(...finalProblems(c, scenario, plan))
-      const penaltiesReported = c.nodes.some((n) => n.status?.penalties !== undefined)
+      const penaltiesReported = c.nodes.some((n) => n.reportsPenalties)
       const nameOf = new Map(c.nodes.map((p) => [p.options.peerId, p.name]))
       const nodes: Array<NodeSummary> = c.nodes.map((n) => ({
         name: n.name,
@@ -322,7 +337,8 @@ export const formatReport = (report: ChaosReport, options: { readonly logLines?:
     `chaos seed ${scenario.seed}: ${report.ok ? "passed" : "FAILED"} in ${report.seconds.toFixed(1)} s — ${scenario.validators} validators, ${scenario.fullnodes} full nodes, ${scenario.commits} commits at ${scenario.rate}/s, ${scenario.transactionsPerBlock} tx/block (replay: CHAOS_SEED=${scenario.seed})`
   )
   if (report.problems.length > 0) lines.push("problems:", ...report.problems.map((p) => `  - ${p}`))
-  if (!report.penaltiesReported) lines.push("note: the nodes' statuses carry no `penalties`; only `bannedPeers` was checked")
+  if (!report.penaltiesReported && report.nodes.some((n) => n.highestSyncedCommit !== undefined))
+    lines.push("note: the nodes' statuses carry no `penalties`; only `bannedPeers` was checked")
   lines.push("plan:", ...report.plan.map((p) => `  at commit ${String(p.atCommit).padStart(4)}: ${describeFault(p.fault)}`))
   lines.push("timeline (per node: highest synced / highest executed):")
   for (const e of report.timeline) lines.push(`  +${(e.atMs / 1000).toFixed(1).padStart(6)} s  ${e.text.padEnd(72)}  ${e.heights}`)
