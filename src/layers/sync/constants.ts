@@ -20,14 +20,16 @@ export const MAX_FETCHED_BYTES_PER_STREAM = 128 * 1024 * 1024
 export const DEFAULT_RANGE_WINDOW = 8
 /**
  * Blocks held in memory at once (verified and waiting for delivery, or expected from verified commits).
- * ≈ 3 ranges of 100 commits at 10 blocks each: enough to keep both cores verifying while the network
- * fetches, and ≈ 100 MB at 10 certified transactions per block — whatever the chain's length.
+ * A decoded block costs ≈ 10 KB of heap at 10 validators and ≈ 40 KB at 100 (every ancestor ref is its
+ * own objects), so 1,500 blocks are ≈ 15–60 MB: three ranges (one fetching, one verifying, one being
+ * written) still keep both cores verifying, even behind 100 ms RTT links (the sync bench's WAN profile),
+ * and the syncing node stays under 400 MB whatever the chain's length.
  */
-export const DEFAULT_MAX_BLOCKS_HELD = 3_000
+export const DEFAULT_MAX_BLOCKS_HELD = 1_500
 /**
  * Ranges sized so that this many fit the block budget (at most 100 commits each): three keep one range
  * fetching, one verifying and one being written, whatever the commit size — at 10 validators that is
- * 100 commits per range, at 100 validators (≈ 100 blocks per commit) 10.
+ * 50 commits per range, at 100 validators (≈ 100 blocks per commit) 5.
  */
 export const RANGES_PER_BUDGET = 3
 /** Block chunks in flight at once across all peers: enough to overlap network and verification. */
@@ -46,8 +48,13 @@ export const HEIGHT_POLL_INTERVAL_MS = 5_000
 export const BACKOFF_BASE_MS = 500
 /** Longest backoff after failures (a peer that merely timed out comes back within this). */
 export const BACKOFF_MAX_MS = 30_000
-/** Capacity of the CommittedSubDag PubSub (sliding). Small on purpose: each entry holds a sub-DAG's blocks, and a reader that falls behind reads the store instead, so nothing is lost. */
-export const SUBDAG_PUBSUB_CAPACITY = 128
+/**
+ * Capacity of the CommittedSubDag PubSub (sliding). Small on purpose: each entry holds a sub-DAG's blocks
+ * (≈ 4 MB at 100 validators), a subscriber's queue keeps them until it reads them, and a reader that
+ * falls behind reads the store instead, so nothing is lost. 16 commits: a few ranges' worth at 100
+ * validators; at 128 a reader catching up from the store held the whole 60-commit bench chain twice.
+ */
+export const SUBDAG_PUBSUB_CAPACITY = 16
 /** Loop mailbox: worker results and store moves. Bounded; workers wait when full (results are never dropped). */
 export const EVENT_QUEUE_CAPACITY = 4_096
 /** PushCommit hints waiting for the loop; when full, new hints are dropped (the height poll recovers them). */

@@ -5,6 +5,7 @@
  * figure is kept; they need not peak at the same moment.
  */
 import { readFileSync } from "node:fs"
+import { constants, PerformanceObserver } from "node:perf_hooks"
 
 /** Peak of each figure over the sampling window, in MB (MiB). */
 export interface MemoryPeaks {
@@ -19,6 +20,11 @@ export interface MemoryPeaks {
   readonly heapTotalMB: number
   /** Main isolate: memory of ArrayBuffers and Buffers (block bytes, gRPC messages), outside the V8 heap. */
   readonly arrayBuffersMB: number
+  /** Main isolate: heap in use right after a full (mark-compact) collection — the live data, not garbage. */
+  readonly liveHeapMB: number
+  /** Main isolate: time in garbage collection pauses (s) and the number of full collections. */
+  readonly gcSeconds: number
+  readonly fullGcs: number
 }
 
 const MB = 1024 * 1024
@@ -50,12 +56,27 @@ export const startMemorySampler = (intervalMs = 50): { readonly stop: () => Memo
     heapTotal = Math.max(heapTotal, usage.heapTotal / MB)
     arrayBuffers = Math.max(arrayBuffers, usage.arrayBuffers / MB)
   }
+  let liveHeap = 0
+  let gcMs = 0
+  let fullGcs = 0
+  const gcs = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      gcMs += entry.duration
+      const kind = (entry as { readonly detail?: { readonly kind?: number } }).detail?.kind
+      if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) {
+        fullGcs++
+        liveHeap = Math.max(liveHeap, process.memoryUsage().heapUsed / MB)
+      }
+    }
+  })
+  gcs.observe({ entryTypes: ["gc"] })
   sample()
   const timer = setInterval(sample, intervalMs)
   timer.unref()
   return {
     stop: () => {
       clearInterval(timer)
+      gcs.disconnect()
       sample()
       const hwm = procStatus().hwm
       return {
@@ -64,8 +85,35 @@ export const startMemorySampler = (intervalMs = 50): { readonly stop: () => Memo
         rssFileMB: rssFile,
         heapUsedMB: heapUsed,
         heapTotalMB: heapTotal,
-        arrayBuffersMB: arrayBuffers
+        arrayBuffersMB: arrayBuffers,
+        liveHeapMB: liveHeap,
+        gcSeconds: gcMs / 1000,
+        fullGcs
       }
     }
   }
+}
+
+/** Resident memory now, in MB: total, anonymous, file-backed, and the main isolate's heap in use. */
+export const memoryNow = (): { readonly rssMB: number; readonly rssAnonMB: number; readonly rssFileMB: number; readonly heapUsedMB: number } => {
+  const status = procStatus()
+  const usage = process.memoryUsage()
+  return { rssMB: usage.rss / MB, rssAnonMB: status.anon, rssFileMB: status.file, heapUsedMB: usage.heapUsed / MB }
+}
+
+/** Resident MB per mapped file (the largest first), from /proc/self/smaps: what the file-backed part is. */
+export const residentByFile = (top = 6): ReadonlyArray<readonly [file: string, mb: number]> => {
+  const byFile = new Map<string, number>()
+  try {
+    let file = ""
+    for (const line of readFileSync("/proc/self/smaps", "utf8").split("\n")) {
+      const mapping = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \d+\s*(.*)$/.exec(line)
+      if (mapping !== null) file = mapping[1] === "" ? "[anon]" : (mapping[1] as string)
+      const rss = /^Rss:\s+(\d+) kB/.exec(line)
+      if (rss !== null) byFile.set(file, (byFile.get(file) ?? 0) + Number(rss[1]) / 1024)
+    }
+  } catch {
+    return []
+  }
+  return [...byFile.entries()].sort((a, b) => b[1] - a[1]).slice(0, top)
 }

@@ -21,7 +21,7 @@ import { Network } from "../../services/Network.js"
 import { StateSync } from "../../services/StateSync.js"
 import { loadNodeConfig } from "../node/NodeConfig.js"
 import { p2pLayer } from "../node/P2pBuilder.js"
-import { startMemorySampler } from "./memory.js"
+import { memoryNow, residentByFile, startMemorySampler } from "./memory.js"
 
 const [configFile, commitsText] = process.argv.slice(2) as [string, string]
 const commits = Number(commitsText)
@@ -49,6 +49,7 @@ const program = Effect.gen(function* () {
     )
   }
   const firstPeer = performance.now()
+  const memoryAtStart = memoryNow()
   const machineBegin = machineBusyMs()
   const cpuBegin = process.cpuUsage()
   const loopBegin = performance.eventLoopUtilization()
@@ -63,10 +64,13 @@ const program = Effect.gen(function* () {
     Stream.runDrain
   )
   const seconds = (performance.now() - firstPeer) / 1000
+  // While the store is still open: its map is one of the file-backed mappings.
+  if (process.env["SOMA_SYNC_BENCH_SMAPS"] === "1") console.error(`resident by mapping (MB): ${JSON.stringify(residentByFile())}`)
   const cpu = process.cpuUsage(cpuBegin)
   return {
     seconds,
     secondsToFirstPeer: (firstPeer - begin) / 1000,
+    memoryAtStart,
     cpuCores: (cpu.user + cpu.system) / 1e6 / seconds,
     mainThreadBusy: performance.eventLoopUtilization(loopBegin).utilization,
     machineCores: (machineBusyMs() - machineBegin) / 1000 / seconds
