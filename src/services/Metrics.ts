@@ -1,7 +1,8 @@
 /**
  * The `MetricsServer` service: the HTTP endpoint that serves the node's metrics in the Prometheus
- * text format (DESIGN.md §9). The metrics themselves are Effect `Metric`s in the global registry
- * (`src/layers/metrics/definitions.ts`); this handle only tells where they are served.
+ * text format (DESIGN.md §9). The metrics live in the node's prom-client registry
+ * (`src/layers/metrics/registry.ts`; names and help in `definitions.ts`); this handle only tells
+ * where they are served.
  */
 import { Context, Data } from "effect"
 

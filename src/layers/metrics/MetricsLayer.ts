@@ -1,12 +1,16 @@
 /**
  * `MetricsLayer`: the metrics HTTP server plus a fiber that refreshes the gauges from `StateSync`,
- * `PeerManager`, `Network` and `CommitExecutor` every `refreshIntervalMs`. It requires nothing: the services are read
- * with `Effect.serviceOption` from whatever the layer is built over, so provide it the node's layer.
+ * `PeerManager`, `Network` and `CommitExecutor` every `refreshIntervalMs`, followers of the network's
+ * peer events and the executor's notifications, and the process and Node.js collectors. It requires
+ * nothing: the services are read with `Effect.serviceOption` from whatever the layer is built over, so
+ * provide it the node's layer.
  */
 import { Duration, Effect, Layer, type Scope } from "effect"
 import { MetricsServer, type MetricsListenFailed, type MetricsServerService } from "../../services/Metrics.js"
 import { registerMetrics } from "./definitions.js"
+import { followEvents } from "./events.js"
 import { gaugeSources, refreshGauges } from "./gauges.js"
+import { startProcessMetrics } from "./registry.js"
 import { makeMetricsServer, type MetricsServerConfig } from "./server.js"
 
 /** Default refresh interval of the gauges. */
@@ -21,7 +25,10 @@ export interface MetricsConfig extends MetricsServerConfig {
 const make = (config: MetricsConfig): Effect.Effect<MetricsServerService, MetricsListenFailed, Scope.Scope> =>
   Effect.gen(function* () {
     yield* registerMetrics
-    const refresh = refreshGauges(yield* gaugeSources)
+    yield* Effect.sync(startProcessMetrics)
+    const sources = yield* gaugeSources
+    yield* followEvents(sources)
+    const refresh = refreshGauges(sources)
     // Set once before serving, so that the first scrape already has real values.
     yield* refresh
     yield* refresh.pipe(

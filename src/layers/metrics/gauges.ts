@@ -9,7 +9,7 @@ import { CommitExecutor, type CommitExecutorService } from "../../services/Commi
 import { Network, type NetworkService } from "../../services/Network.js"
 import { PeerManager, type PeerManagerService, type PeerSnapshot } from "../../services/PeerManager.js"
 import { StateSync, type StateSyncService, type SyncStatus } from "../../services/StateSync.js"
-import { bannedPeers, claimedHeight, connectedPeers, executorHighestExecuted, knownPeers, syncedHeight } from "./definitions.js"
+import { bannedPeers, certifiedHeight, claimedHeight, connectedPeers, executorHighestExecuted, knownPeers, syncedHeight } from "./definitions.js"
 
 /** The services the gauges are read from, when the node has them. */
 export interface GaugeSources {
@@ -53,6 +53,7 @@ export const refreshGauges = (sources: GaugeSources): Effect.Effect<void> =>
     if (Option.isSome(status)) {
       yield* Metric.set(syncedHeight, status.value.highestSyncedCommit)
       yield* Metric.set(claimedHeight, status.value.targetCommit)
+      yield* Metric.set(certifiedHeight, status.value.highestCertifiedCommit)
     }
     if (Option.isSome(snapshot)) {
       yield* Metric.set(knownPeers, snapshot.value.known.length)

@@ -28,7 +28,7 @@ export const makeMetricsServer = (config: MetricsServerConfig): Effect.Effect<Me
   Effect.gen(function* () {
     const host = config.host ?? "127.0.0.1"
     const runtime = yield* Effect.runtime<never>()
-    const render = Runtime.runSync(runtime)
+    const render = Runtime.runPromise(runtime)
 
     const handle = (request: IncomingMessage, response: ServerResponse) => {
       const path = (request.url ?? "/").split("?")[0]
@@ -37,16 +37,16 @@ export const makeMetricsServer = (config: MetricsServerConfig): Effect.Effect<Me
       } else if (request.method !== "GET" && request.method !== "HEAD") {
         response.writeHead(405, { Allow: "GET, HEAD", "Content-Type": "text/plain; charset=utf-8" }).end("method not allowed\n")
       } else {
-        // A throw here would be an uncaught exception in a Node callback, i.e. a crashed node.
-        let body: string
-        try {
-          body = render(scrape)
-        } catch (error) {
-          response.writeHead(500, { "Content-Type": "text/plain; charset=utf-8" }).end(`cannot render metrics: ${String(error)}\n`)
-          return
-        }
-        response.writeHead(200, { "Content-Type": PROMETHEUS_CONTENT_TYPE, "Content-Length": Buffer.byteLength(body) })
-        response.end(request.method === "HEAD" ? undefined : body)
+        // A rejection left unhandled here would crash the node: both outcomes are answered.
+        render(scrape).then(
+          (body) => {
+            response.writeHead(200, { "Content-Type": PROMETHEUS_CONTENT_TYPE, "Content-Length": Buffer.byteLength(body) })
+            response.end(request.method === "HEAD" ? undefined : body)
+          },
+          (error: unknown) => {
+            response.writeHead(500, { "Content-Type": "text/plain; charset=utf-8" }).end(`cannot render metrics: ${String(error)}\n`)
+          }
+        )
       }
     }
 

@@ -35,7 +35,7 @@ describe("the metrics HTTP endpoint", () => {
       const after = yield* scrapeParsed(server.url)
       const moved = (name: string) => (sampleValue(after, name) ?? NaN) - (sampleValue(before, name) ?? NaN)
       expect(moved("soma_p2p_commits_synced_total")).toBe(5)
-      expect(moved("soma_p2p_bytes_fetched_total")).toBe(1_024)
+      expect(moved("soma_p2p_fetched_bytes_total")).toBe(1_024)
       expect(sampleValue(after, "soma_p2p_executor_highest_executed")).toBe(42)
 
       expect((yield* httpRequest(`http://127.0.0.1:${server.port}/`)).status).toBe(404)
@@ -77,8 +77,8 @@ describe("the metrics HTTP endpoint", () => {
   it.scopedLive("follows the CommitExecutor's watermark when there is one", () =>
     Effect.gen(function* () {
       const executed = yield* Ref.make(3)
-      // The metrics read only `highestExecuted`; the rest of the service is not needed here.
-      const executor: Pick<CommitExecutorService, "highestExecuted"> = { highestExecuted: Ref.get(executed) }
+      // The metrics read only `highestExecuted` and `subscribe`; the rest of the service is not needed here.
+      const executor: Pick<CommitExecutorService, "highestExecuted" | "subscribe"> = { highestExecuted: Ref.get(executed), subscribe: Effect.succeed(Stream.never) }
       const context = yield* Layer.build(
         MetricsLayer({ port: 0, refreshIntervalMs: 20 }).pipe(Layer.provide(Layer.succeed(CommitExecutor, executor as CommitExecutorService)))
       )
@@ -123,6 +123,8 @@ layer(Layer.merge(Layer.scoped(SimNetwork, makeSimNetwork({ seed: 3 })), SimVeri
       )
 
       const after = yield* scrapeParsed(server.url)
+      // The connections were counted from the network's peer events.
+      expect((sampleValue(after, "soma_p2p_peer_connections_total") ?? 0) - (sampleValue(before, "soma_p2p_peer_connections_total") ?? 0)).toBe(4)
       expect(sampleValue(after, "soma_p2p_synced_height")).toBe(120)
       expect(sampleValue(after, "soma_p2p_claimed_height")).toBe(120)
       expect(sampleValue(after, "soma_p2p_connected_peers")).toBe(4)

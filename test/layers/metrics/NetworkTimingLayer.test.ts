@@ -1,7 +1,8 @@
 import { expect, layer } from "@effect/vitest"
 import { Chunk, Effect, Layer, Metric, Stream } from "effect"
-import { rpcResponseBytesTotal } from "../../../src/layers/metrics/definitions.js"
+import { rpcFailuresTotal, rpcResponseBytesTotal } from "../../../src/layers/metrics/definitions.js"
 import { NetworkTimingLayer } from "../../../src/layers/metrics/NetworkTimingLayer.js"
+import { peerTraffic } from "../../../src/layers/metrics/PeerTraffic.js"
 import { makeSimNetwork, SimNetwork } from "../../../src/layers/network/sim/SimNetwork.js"
 import { makeSimNode, SimNetworkLayer } from "../../../src/layers/network/sim/SimNetworkLayer.js"
 import { Network, serverStreamMethod, unaryMethod, type PeerUnavailable, type RpcRejected } from "../../../src/services/Network.js"
@@ -22,7 +23,7 @@ const World = Layer.scoped(SimNetwork, makeSimNetwork({ seed: 11 }))
 const TimedClient = NetworkTimingLayer.pipe(Layer.provide(SimNetworkLayer({ peerId: testPeerId(0) })))
 
 layer(TimedClient.pipe(Layer.provideMerge(World)))("NetworkTimingLayer over SimNetwork", (it) => {
-  it.scoped("records a latency histogram per method and outcome, whole streams included, and response bytes", () =>
+  it.scoped("records a latency histogram per method and outcome, whole streams included, response bytes, failures by error, and per-peer traffic", () =>
     Effect.gen(function* () {
       const server = yield* makeSimNode({ peerId: testPeerId(1) })
       yield* server.handleUnary(Wait, ({ ms }) => Effect.as(Effect.sleep(ms), { done: true }))
@@ -67,6 +68,15 @@ layer(TimedClient.pipe(Layer.provideMerge(World)))("NetworkTimingLayer over SimN
 
       const waitBytes = yield* Metric.value(Metric.tagged(rpcResponseBytesTotal, "method", "Wait"))
       expect(waitBytes.count).toBe(2 * JSON.stringify({ done: true }).length)
+
+      const failures = (error: string) => Metric.value(Metric.tagged(Metric.tagged(rpcFailuresTotal, "method", "Missing"), "error", error))
+      expect((yield* failures("RpcRejected")).count).toBe(1)
+      expect((yield* failures("PeerUnavailable")).count).toBe(1)
+      // Per peer: the server sent every response byte; each peer had one failed call.
+      const received = new Map(peerTraffic.top(1_000, "receivedBytes"))
+      expect(received.get(server.localPeerId)).toBeGreaterThanOrEqual(waitBytes.count)
+      const failed = new Map(peerTraffic.top(1_000, "failures"))
+      expect([failed.get(server.localPeerId), failed.get(testPeerId(9))]).toEqual([1, 1])
     })
   )
 })

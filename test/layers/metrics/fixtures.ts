@@ -2,8 +2,9 @@
  * Fixtures of the metrics tests: scraping over real HTTP, reading a latency histogram, and a simulated
  * syncing node whose network is timed by the decorator.
  */
-import { Effect, Metric, MetricState } from "effect"
-import { rpcLatencyOf, type RpcOutcome } from "../../../src/layers/metrics/definitions.js"
+import { Effect } from "effect"
+import { RPC_LATENCY, type RpcOutcome } from "../../../src/layers/metrics/definitions.js"
+import { rpcLatencySeconds } from "../../../src/layers/metrics/registry.js"
 import { timedNetwork } from "../../../src/layers/metrics/NetworkTimingLayer.js"
 import { makeSimNode } from "../../../src/layers/network/sim/SimNetworkLayer.js"
 import { makeMemoryStore } from "../../../src/layers/store/MemoryStoreLayer.js"
@@ -36,9 +37,16 @@ export const scrapeParsed = (url: string): Effect.Effect<ReadonlyArray<PromFamil
     return parsePrometheusText(answer.body)
   })
 
-/** Count and sum of the latency histogram of one method and outcome. */
+/** Count and sum of the latency histogram of one method and outcome (0 for a series not observed yet). */
 export const latencyOf = (method: string, outcome: RpcOutcome) =>
-  Effect.map(Metric.value(rpcLatencyOf(method, outcome)), (state: MetricState.MetricState.Histogram) => ({ count: state.count, sum: state.sum }))
+  Effect.map(
+    Effect.promise(() => rpcLatencySeconds.get()),
+    ({ values }) => {
+      const of = (suffix: string) =>
+        values.find((v) => v.metricName === `${RPC_LATENCY.name}_${suffix}` && v.labels["method"] === method && v.labels["outcome"] === outcome)?.value ?? 0
+      return { count: of("count"), sum: of("sum") }
+    }
+  )
 
 /** A simulated syncing node (in-memory store, real SyncLayer) whose outbound calls are timed. */
 export const startTimedSyncNode = (n: number, config: SyncConfig) =>

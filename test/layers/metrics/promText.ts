@@ -20,7 +20,8 @@ export interface PromFamily {
 const METRIC_NAME = "[a-zA-Z_:][a-zA-Z0-9_:]*"
 const LABEL_NAME = "[a-zA-Z_][a-zA-Z0-9_]*"
 const LABEL_VALUE = '"(?:[^"\\\\\\n]|\\\\[\\\\"n])*"'
-const VALUE = "(?:[+-]?Inf|NaN|[+-]?(?:\\d+\\.?\\d*|\\.\\d+)(?:[eE][+-]?\\d+)?)"
+// Go's ParseFloat, which Prometheus uses, reads Inf and NaN in any case (prom-client writes "Nan").
+const VALUE = "(?:[+-]?(?:[iI][nN][fF](?:[iI][nN][iI][tT][yY])?)|[nN][aA][nN]|[+-]?(?:\\d+\\.?\\d*|\\.\\d+)(?:[eE][+-]?\\d+)?)"
 const SAMPLE = new RegExp(`^(${METRIC_NAME})(?:\\{((?:${LABEL_NAME}=${LABEL_VALUE})(?:,${LABEL_NAME}=${LABEL_VALUE})*)?\\})? (${VALUE})$`)
 const LABEL = new RegExp(`(${LABEL_NAME})=(${LABEL_VALUE})`, "g")
 const HELP = new RegExp(`^# HELP (${METRIC_NAME}) (.*)$`)
@@ -29,7 +30,12 @@ const TYPE = new RegExp(`^# TYPE (${METRIC_NAME}) (counter|gauge|histogram|summa
 const unescape = (quoted: string): string =>
   quoted.slice(1, -1).replace(/\\(.)/g, (_, c: string) => (c === "n" ? "\n" : c))
 
-const parseValue = (text: string): number => (text.endsWith("Inf") ? (text.startsWith("-") ? -Infinity : Infinity) : Number(text))
+const parseValue = (text: string): number => {
+  const lower = text.toLowerCase()
+  if (lower === "nan") return Number.NaN
+  if (lower.endsWith("inf") || lower.endsWith("infinity")) return lower.startsWith("-") ? -Infinity : Infinity
+  return Number(text)
+}
 
 /** The family a sample name belongs to, given the family's type. */
 const familyOf = (sampleName: string, family: PromFamily): boolean => {
@@ -94,8 +100,8 @@ export const parsePrometheusText = (text: string): ReadonlyArray<PromFamily> => 
       const family = open(type[1]!)
       if (family.type !== "untyped" || family.samples.length > 0) fail("TYPE repeated or after samples")
       Object.assign(family, { type: type[2]! })
-    } else if (line.startsWith("#")) {
-      // Other comments are allowed and ignored.
+    } else if (line.startsWith("#") || line === "") {
+      // Other comments and empty lines are allowed and ignored.
     } else {
       const match = SAMPLE.exec(line) ?? fail("not a valid sample line")
       const name = match[1]!

@@ -1,111 +1,156 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Metric, MetricBoundaries } from "effect"
-import { INVALID_DATA_REASONS, recordInvalidData, registerMetrics, rpcLatencyOf } from "../../../src/layers/metrics/definitions.js"
-import { escapeLabelValue, formatValue, renderPrometheus } from "../../../src/layers/metrics/prometheus.js"
+import { Effect, Metric } from "effect"
+import {
+  BRIDGED_METRICS,
+  INVALID_DATA_REASONS,
+  bytesFetchedTotal,
+  invalidDataTotal,
+  recordInvalidData,
+  registerMetrics,
+  setExecutorHighestExecuted
+} from "../../../src/layers/metrics/definitions.js"
+import { PROMETHEUS_CONTENT_TYPE, scrape } from "../../../src/layers/metrics/prometheus.js"
+import { observeRpcLatencyNow } from "../../../src/layers/metrics/registry.js"
+import { conventionProblems, promtoolCheck, promtoolPath } from "./conventions.js"
 import { parsePrometheusText, sampleValue } from "./promText.js"
 
-/** The exposition text of the metrics whose name starts with `prefix` (the registry is global to the process). */
-const renderOnly = (prefix: string) =>
-  Effect.map(Metric.snapshot, (pairs) => renderPrometheus(pairs.filter((pair) => pair.metricKey.name.startsWith(prefix))))
-
-describe("Prometheus text rendering", () => {
-  it.effect("renders counters, gauges and histograms with tags, HELP and TYPE, exactly", () =>
-    Effect.gen(function* () {
-      const requests = Metric.counter("test_render_requests_total", { description: "Requests served.\nBy route \\ method.", incremental: true })
-      const temperature = Metric.gauge("test_render_temperature_celsius", { description: "Room temperature." })
-      const latency = Metric.histogram("test_render_latency_seconds", MetricBoundaries.fromIterable([0.1, 1]), "Request latency.")
-      yield* Metric.incrementBy(Metric.tagged(requests, "route", "/a"), 3)
-      yield* Metric.increment(Metric.tagged(requests, "route", 'we"ird\\path\nx'))
-      yield* Metric.set(temperature, -2.5)
-      for (const seconds of [0.0625, 0.5, 2]) yield* Metric.update(Metric.tagged(latency, "method", "Get"), seconds)
-
-      const text = yield* renderOnly("test_render_")
-      expect(text.split("\n")).toEqual([
-        "# HELP test_render_latency_seconds Request latency.",
-        "# TYPE test_render_latency_seconds histogram",
-        'test_render_latency_seconds_bucket{method="Get",le="0.1"} 1',
-        'test_render_latency_seconds_bucket{method="Get",le="1"} 2',
-        'test_render_latency_seconds_bucket{method="Get",le="+Inf"} 3',
-        'test_render_latency_seconds_sum{method="Get"} 2.5625',
-        'test_render_latency_seconds_count{method="Get"} 3',
-        "# HELP test_render_requests_total Requests served.\\nBy route \\\\ method.",
-        "# TYPE test_render_requests_total counter",
-        'test_render_requests_total{route="/a"} 3',
-        'test_render_requests_total{route="we\\"ird\\\\path\\nx"} 1',
-        "# HELP test_render_temperature_celsius Room temperature.",
-        "# TYPE test_render_temperature_celsius gauge",
-        "test_render_temperature_celsius -2.5",
-        ""
-      ])
-      // And a strict parser reads it back, label values unescaped.
-      const families = parsePrometheusText(text)
-      expect(families.map((f) => [f.name, f.type])).toEqual([
-        ["test_render_latency_seconds", "histogram"],
-        ["test_render_requests_total", "counter"],
-        ["test_render_temperature_celsius", "gauge"]
-      ])
-      expect(sampleValue(families, "test_render_requests_total", { route: 'we"ird\\path\nx' })).toBe(1)
-      expect(families[1]?.help).toBe("Requests served.\nBy route \\ method.")
-    })
+/** The node's metric families as `name: type`. */
+const nodeFamilies = (text: string) =>
+  Object.fromEntries(
+    parsePrometheusText(text)
+      .filter((f) => f.name.startsWith("soma_p2p_"))
+      .map((f) => [f.name, f.type])
   )
 
-  it.effect("renders summaries and frequencies, sanitises names and keeps one type per family", () =>
-    Effect.gen(function* () {
-      const summary = Metric.summary({ name: "test_mixed_summary", maxAge: "1 minute", maxSize: 10, error: 0.01, quantiles: [0.5, 0.99] })
-      for (const v of [1, 2, 3]) yield* Metric.update(summary, v)
-      yield* Metric.update(Metric.frequency("test_mixed_words"), "alpha")
-      yield* Metric.increment(Metric.counter("test_mixed.dotted-name"))
-      // Same name, another type: rendering both would make the scrape invalid, so the second is left out.
-      yield* Metric.increment(Metric.counter("test_mixed_clash"))
-      yield* Metric.set(Metric.gauge("test_mixed_clash"), 5)
-
-      const families = parsePrometheusText(yield* renderOnly("test_mixed"))
-      expect(families.map((f) => [f.name, f.type])).toEqual([
-        ["test_mixed_clash", "counter"],
-        ["test_mixed_dotted_name", "counter"],
-        ["test_mixed_summary", "summary"],
-        ["test_mixed_words", "counter"]
-      ])
-      expect(sampleValue(families, "test_mixed_summary_count")).toBe(3)
-      expect(sampleValue(families, "test_mixed_summary_sum")).toBe(6)
-      expect(sampleValue(families, "test_mixed_words", { key: "alpha" })).toBe(1)
-    })
-  )
-
-  it.effect("the node's whole registry is valid Prometheus text, with every metric listed from the start", () =>
+describe("the node's Prometheus registry", () => {
+  it.effect("lists every node metric from the start with its type, HELP and zero series, in valid text", () =>
     Effect.gen(function* () {
       yield* registerMetrics
       yield* recordInvalidData("invalid_blocks")
-      yield* Metric.update(rpcLatencyOf("FetchBlocks", "ok"), 0.2)
-      yield* Metric.update(rpcLatencyOf("FetchBlocks", "error"), 7)
-      const families = parsePrometheusText(renderPrometheus(yield* Metric.snapshot))
-      const node = families.filter((f) => f.name.startsWith("soma_p2p_"))
-      expect(Object.fromEntries(node.map((f) => [f.name, f.type]))).toEqual({
+      observeRpcLatencyNow("FetchBlocks", "ok", 0.2)
+      observeRpcLatencyNow("FetchBlocks", "error", 7)
+      const text = yield* scrape
+      expect(PROMETHEUS_CONTENT_TYPE).toBe("text/plain; version=0.0.4; charset=utf-8")
+      expect(nodeFamilies(text)).toEqual({
         soma_p2p_banned_peers: "gauge",
         soma_p2p_blocks_synced_total: "counter",
-        soma_p2p_bytes_fetched_total: "counter",
+        soma_p2p_certified_height: "gauge",
         soma_p2p_claimed_height: "gauge",
         soma_p2p_commits_synced_total: "counter",
         soma_p2p_connected_peers: "gauge",
+        soma_p2p_executed_commits_total: "counter",
+        soma_p2p_executed_transactions_total: "counter",
         soma_p2p_executor_highest_executed: "gauge",
+        soma_p2p_fetched_bytes_total: "counter",
         soma_p2p_invalid_data_total: "counter",
         soma_p2p_known_peers: "gauge",
+        soma_p2p_peer_connections_total: "counter",
+        soma_p2p_peer_disconnects_total: "counter",
+        soma_p2p_peer_received_bytes_total: "counter",
+        soma_p2p_peer_rpc_failures_total: "counter",
+        soma_p2p_rpc_failures_total: "counter",
         soma_p2p_rpc_latency_seconds: "histogram",
+        soma_p2p_rpc_response_bytes_total: "counter",
         soma_p2p_synced_height: "gauge"
       })
-      expect(node.every((f) => f.help !== undefined && f.help.length > 0)).toBe(true)
+      const families = parsePrometheusText(text)
+      expect(families.filter((f) => f.name.startsWith("soma_p2p_")).every((f) => f.help !== undefined && f.help.length > 0)).toBe(true)
       for (const reason of INVALID_DATA_REASONS) {
-        expect(sampleValue(families, "soma_p2p_invalid_data_total", { reason })).toBe(reason === "invalid_blocks" ? 1 : 0)
+        expect(sampleValue(families, "soma_p2p_invalid_data_total", { reason }), reason).toBeGreaterThanOrEqual(reason === "invalid_blocks" ? 1 : 0)
       }
-      expect(sampleValue(families, "soma_p2p_rpc_latency_seconds_bucket", { method: "FetchBlocks", outcome: "ok", le: "0.25" })).toBe(1)
+      for (const name of ["soma_p2p_executed_commits_total", "soma_p2p_peer_connections_total", "soma_p2p_fetched_bytes_total"]) {
+        expect(sampleValue(families, name), name).toBeGreaterThanOrEqual(0)
+      }
       expect(sampleValue(families, "soma_p2p_rpc_latency_seconds_bucket", { method: "FetchBlocks", outcome: "error", le: "5" })).toBe(0)
-      expect(sampleValue(families, "soma_p2p_rpc_latency_seconds_count", { method: "FetchBlocks", outcome: "error" })).toBe(1)
+      expect(sampleValue(families, "soma_p2p_rpc_latency_seconds_bucket", { method: "FetchBlocks", outcome: "error", le: "10" })).toBeGreaterThanOrEqual(1)
+      expect(conventionProblems(text)).toEqual([])
     })
   )
 
-  it("formats values and escapes label values as Prometheus parses them", () => {
-    expect([Infinity, -Infinity, NaN, 0, 1.5, 1e-7, 12n].map(formatValue)).toEqual(["+Inf", "-Inf", "NaN", "0", "1.5", "1e-7", "12"])
-    expect(escapeLabelValue('a\\b"c\nd')).toBe('a\\\\b\\"c\\nd')
-    expect(renderPrometheus([])).toBe("")
-  })
+  it.effect("exports Effect metrics with their current values and leaves Effect's runtime metrics out", () =>
+    Effect.gen(function* () {
+      const before = parsePrometheusText(yield* scrape)
+      yield* Metric.incrementBy(bytesFetchedTotal, 4_096)
+      yield* setExecutorHighestExecuted(77)
+      // A fiber-level tag outside the declared label names is dropped, its series adding up with the others.
+      yield* Metric.increment(Metric.tagged(invalidDataTotal, "reason", "unlinked_range")).pipe(Effect.tagMetrics("fiber", "x"))
+      yield* Metric.increment(Metric.tagged(invalidDataTotal, "reason", "unlinked_range"))
+      // What Effect's runtime metrics look like: a counter without _total and a unit in a label.
+      yield* Metric.increment(Metric.counter("effect_fiber_started"))
+      yield* Metric.update(Metric.tagged(Metric.frequency("effect_fiber_lifetimes"), "time_unit", "milliseconds"), "x")
+
+      const text = yield* scrape
+      const after = parsePrometheusText(text)
+      const moved = (name: string, labels: Record<string, string> = {}) => (sampleValue(after, name, labels) ?? NaN) - (sampleValue(before, name, labels) ?? 0)
+      expect(moved("soma_p2p_fetched_bytes_total")).toBe(4_096)
+      expect(moved("soma_p2p_invalid_data_total", { reason: "unlinked_range" })).toBe(2)
+      expect(sampleValue(after, "soma_p2p_executor_highest_executed")).toBe(77)
+      expect(text).not.toContain("effect_fiber")
+      expect(text).not.toContain("soma_p2p_bytes_fetched_total")
+    })
+  )
+
+  it.effect("exports every soma_p2p_ metric in Effect's registry (a new metric needs an entry in BRIDGED_METRICS)", () =>
+    Effect.gen(function* () {
+      yield* registerMetrics
+      const text = yield* scrape
+      const exported = new Set(parsePrometheusText(text).map((f) => f.name))
+      const defined = new Set(Metric.unsafeSnapshot().map((pair) => pair.metricKey.name).filter((name) => name.startsWith("soma_p2p_")))
+      expect([...defined].filter((name) => !exported.has(name))).toEqual([])
+      expect(BRIDGED_METRICS.map((m) => m.spec.name).every((name) => exported.has(name))).toBe(true)
+    })
+  )
+
+  it.effect("includes the process and Node.js metrics, named as Prometheus expects", () =>
+    Effect.gen(function* () {
+      const text = yield* scrape
+      const names = new Set(parsePrometheusText(text).map((f) => f.name))
+      for (const name of [
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_start_time_seconds",
+        "nodejs_heap_size_used_bytes",
+        "nodejs_eventloop_lag_seconds",
+        "nodejs_eventloop_lag_p99_seconds",
+        "nodejs_gc_duration_seconds"
+      ]) {
+        expect(names.has(name), name).toBe(true)
+      }
+      // prom-client's gauges named like counters are removed.
+      expect(names.has("nodejs_active_handles_total")).toBe(false)
+      expect(names.has("nodejs_active_handles")).toBe(true)
+    })
+  )
+
+  it.effect("the conventions check finds what promtool finds in a bad exposition", () =>
+    Effect.sync(() => {
+      const bad = [
+        "# TYPE effect_fiber_started counter",
+        "effect_fiber_started 3",
+        "# HELP effect_fiber_active Fibers alive.",
+        "# TYPE effect_fiber_active gauge",
+        "effect_fiber_active 2",
+        "# HELP effect_fiber_lifetimes Lifetimes.",
+        "# TYPE effect_fiber_lifetimes counter",
+        'effect_fiber_lifetimes{time_unit="milliseconds"} 1',
+        "# HELP x_latency_ms Latency.",
+        "# TYPE x_latency_ms gauge",
+        "x_latency_ms 1",
+        "# HELP x_handles_total Handles.",
+        "# TYPE x_handles_total gauge",
+        "x_handles_total 1",
+        ""
+      ].join("\n")
+      expect(conventionProblems(bad)).toEqual([
+        "effect_fiber_started: no HELP",
+        "effect_fiber_started: a counter must end in _total",
+        "effect_fiber_lifetimes: a counter must end in _total",
+        'effect_fiber_lifetimes: unit in a label (time_unit="milliseconds")',
+        "x_latency_ms: unit not a base unit (seconds, bytes) or abbreviated",
+        "x_handles_total: only counters end in _total"
+      ])
+      if (promtoolPath !== undefined) expect(promtoolCheck(promtoolPath, bad).status).not.toBe(0)
+    })
+  )
 })
