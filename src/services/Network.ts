@@ -7,12 +7,14 @@
  *
  * Methods are described by descriptors (route, kind, request and response codecs), so one interface
  * carries the six RPCs of `soma.p2p.v1.P2p` (see `src/proto/P2pMethods.ts`) and tests can define their
- * own. Messages always cross the wire as encoded bytes, in both layers, so size limits and decode
- * errors behave the same everywhere.
+ * own (descriptors and codecs live in `src/proto/codec.ts`). Messages always cross the wire as encoded
+ * bytes, in both layers, so size limits and decode errors behave the same everywhere. In a node, the
+ * six P2P routes are served through the `P2pServer` (`services/P2pServer.ts`), which `P2pServerLayer`
+ * puts behind this service's `handleUnary`/`handleServerStream`.
  */
-import { BinaryReader, type BinaryWriter } from "@bufbuild/protobuf/wire"
-import { Context, Data, Either, type Duration, type Effect, type Scope, type Stream } from "effect"
+import { Context, Data, type Duration, type Effect, type Scope, type Stream } from "effect"
 import type { PeerId } from "../domain/PeerId.js"
+import type { ServerStreamMethod, UnaryMethod } from "../proto/codec.js"
 
 // ---------------------------------------------------------------------------------------------------
 // Status codes
@@ -46,74 +48,20 @@ export const statusCodeName = (code: number): StatusCodeName =>
   (Object.keys(StatusCode) as Array<StatusCodeName>).find((name) => StatusCode[name] === code) ?? "UNKNOWN"
 
 // ---------------------------------------------------------------------------------------------------
-// Codecs and method descriptors
+// Codecs and method descriptors (defined in `src/proto/codec.ts`; re-exported for existing importers)
 
-/** How a message becomes bytes and back. `decode` takes untrusted bytes and never throws. */
-export interface Codec<A> {
-  readonly encode: (value: A) => Uint8Array
-  /** The decoded value, or why the bytes are not a valid encoding. */
-  readonly decode: (bytes: Uint8Array) => Either.Either<A, string>
-}
-
-/** The functions ts-proto generates for a message. */
-export interface ProtoMessageFns<A> {
-  encode(message: A, writer?: BinaryWriter): BinaryWriter
-  decode(input: BinaryReader | Uint8Array, length?: number): A
-}
-
-/**
- * The codec of a generated protobuf message. Decoding is strict where protobuf readers are lenient:
- * the whole input must be consumed (the generated decoder stops silently at a zero tag), so garbage
- * that happens to start like a message is refused.
- */
-export const protoCodec = <A>(fns: ProtoMessageFns<A>): Codec<A> => ({
-  encode: (value) => fns.encode(value).finish(),
-  decode: (bytes) => {
-    try {
-      const reader = new BinaryReader(bytes)
-      const value = fns.decode(reader)
-      return reader.pos === reader.len ? Either.right(value) : Either.left(`invalid protobuf: stopped at byte ${reader.pos} of ${reader.len}`)
-    } catch (error) {
-      return Either.left(`invalid protobuf: ${error instanceof Error ? error.message : String(error)}`)
-    }
-  }
-})
-
-/** A unary (`kind: "unary"`) or server-streaming (`kind: "serverStream"`) method of a gRPC service. */
-export interface MethodDescriptor<Kind extends "unary" | "serverStream", Req, Res> {
-  readonly kind: Kind
-  /** Fully qualified service name, e.g. `soma.p2p.v1.P2p`. */
-  readonly service: string
-  /** Method name, e.g. `FetchBlocks`. */
-  readonly method: string
-  /** The gRPC route: `/<service>/<method>`. */
-  readonly path: string
-  readonly request: Codec<Req>
-  readonly response: Codec<Res>
-}
-
-/** A unary method: one request, one response. */
-export type UnaryMethod<Req, Res> = MethodDescriptor<"unary", Req, Res>
-/** A server-streaming method: one request, a stream of responses. */
-export type ServerStreamMethod<Req, Res> = MethodDescriptor<"serverStream", Req, Res>
-
-/** Describes a unary method. */
-export const unaryMethod = <Req, Res>(service: string, method: string, request: Codec<Req>, response: Codec<Res>): UnaryMethod<Req, Res> => ({
-  kind: "unary",
-  service,
-  method,
-  path: `/${service}/${method}`,
-  request,
-  response
-})
-
-/** Describes a server-streaming method. */
-export const serverStreamMethod = <Req, Res>(
-  service: string,
-  method: string,
-  request: Codec<Req>,
-  response: Codec<Res>
-): ServerStreamMethod<Req, Res> => ({ kind: "serverStream", service, method, path: `/${service}/${method}`, request, response })
+export {
+  checkedCodec,
+  protoCodec,
+  rawBytesCodec,
+  serverStreamMethod,
+  unaryMethod,
+  type Codec,
+  type MethodDescriptor,
+  type ProtoMessageFns,
+  type ServerStreamMethod,
+  type UnaryMethod
+} from "../proto/codec.js"
 
 // ---------------------------------------------------------------------------------------------------
 // Errors of outbound calls and dials

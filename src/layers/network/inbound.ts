@@ -3,7 +3,9 @@
  * happens to the bytes of one inbound call — per-peer concurrency limit, decode (garbage →
  * INVALID_ARGUMENT), the handler, encode and size check. A defect anywhere in there is logged and
  * answered with INTERNAL; it never escapes to the transport. Transports only authenticate the caller
- * and move bytes, so gRPC and the simulation answer bad input identically.
+ * and move bytes, so gRPC and the simulation answer bad input identically. The six P2P routes are
+ * registered here by the P2P server with an identity request codec (`rawBytesCodec`): it admits and
+ * checks their bytes before it decodes them itself (`layers/server/admission.ts`).
  */
 import { Cause, Effect, Either, HashMap, Option, Ref, Stream, type Scope } from "effect"
 import type { PeerId } from "../../domain/PeerId.js"

@@ -1,112 +1,126 @@
 /**
- * `P2pServerLayer`: the limits of the P2P server (DESIGN.md §4), as a decorator of the `Network`
- * service. It needs a `Network` and provides a `Network` whose `handleUnary`/`handleServerStream` wrap
- * the handler of each of the six `soma.p2p.v1.P2p` routes, whoever registers it (state sync,
- * discovery), with, in order:
+ * `P2pServerLayer`: the `P2pServer` service over the `Network` in context, and that `Network` again
+ * with the six `soma.p2p.v1.P2p` routes handed to the service — so whoever registers a P2P handler
+ * through the node's `Network` (state sync, discovery) gets the policy, and there is no way around it
+ * in a node built by `P2pBuilder`. The server registers each route on the inner network as raw bytes
+ * and serves a call in this order:
  *
- * 1. the caller's rate limit (token bucket per authenticated PeerId) → RESOURCE_EXHAUSTED;
- * 2. request validation with Schema → INVALID_ARGUMENT (RESOURCE_EXHAUSTED for too many FetchBlocks refs);
- * 3. a deadline on the handler's work (per unary answer, per stream message, per whole stream) → UNAVAILABLE;
- * 4. response limits (≤ 200 peers, ≤ 100 commits, FetchBlocks messages ≤ 4 MiB) → cut or INTERNAL, logged.
+ * 1. rate: the caller's token bucket charged `1 + bytes / 5,000` (refusals are paid for) → RESOURCE_EXHAUSTED;
+ * 2. the route's receive limit, then its pre-scan of counts and lengths (`admission.ts`) → RESOURCE_EXHAUSTED / INVALID_ARGUMENT;
+ * 3. the route's in-flight limits, per caller and in all (`inFlight.ts`) → RESOURCE_EXHAUSTED;
+ * 4. decoding, then validation with Schema (`requests.ts`) → INVALID_ARGUMENT;
+ * 5. the handler within its deadlines (`deadlines.ts`); a stream is also cut when its reader stops
+ *    reading (`progress.ts`);
+ * 6. response limits (`responses.ts`): ≤ 200 peers, ≤ 100 commits, FetchBlocks messages ≤ 4 MiB,
+ *    ≤ the blocks asked for and ≤ 32 MiB per answer → cut or INTERNAL, logged.
  *
- * Other routes, outbound calls and peer events pass through unchanged. The per-peer concurrency
- * limit, decoding and the transport's size limits stay in the network layer, below this one.
+ * Other routes, outbound calls and peer events pass through unchanged. The per-peer limit on all
+ * calls and the transport's size limits stay in the network layer, below this one.
  */
-import { Duration, Effect, Either, Layer, Option, Stream } from "effect"
+import { Context, Effect, Either, Layer, Option, Stream, type Scope } from "effect"
 import { shortPeerId } from "../../domain/PeerId.js"
-import { HandlerStatus, Network, type InboundContext, type NetworkService } from "../../services/Network.js"
+import { rawBytesCodec } from "../../proto/codec.js"
+import { Network, type HandlerStatus, type InboundContext, type NetworkService, type ServerStreamHandler, type UnaryHandler } from "../../services/Network.js"
+import { P2pServer, type P2pRoute, type P2pServerService } from "../../services/P2pServer.js"
+import { chargeCaller, checkBytes, decodeChecked } from "./admission.js"
 import { InvalidP2pServerConfig, resolveP2pServerConfig, type P2pServerConfig } from "./config.js"
+import { streamWithDeadlines, unaryWithDeadline } from "./deadlines.js"
+import { makeRouteSlots } from "./inFlight.js"
+import { cutWhenUnread } from "./progress.js"
 import { makeRateLimiter, type RateLimiter } from "./rateLimit.js"
-import { isGuardedPath, validateRequest } from "./requests.js"
 import { limitStreamMessage, limitUnaryResponse, streamBudgetOf } from "./responses.js"
+import { routeOfPath } from "./routes.js"
 
-/** The server's side of one call: rate first (even a bad request costs a token), then validation. */
-const admitCall = (limiter: RateLimiter, config: P2pServerConfig, request: unknown, context: InboundContext): Effect.Effect<void, HandlerStatus> =>
-  Effect.flatMap(limiter.admit(context.peerId), (allowed) => {
-    if (!allowed) {
-      // Debug only: a flood must not become a flood of log lines.
-      return Effect.zipRight(
-        Effect.logDebug(`P2P server: rate limit refused ${context.path} from ${shortPeerId(context.peerId)}`),
-        Effect.fail(HandlerStatus.resourceExhausted(`rate limit: more than ${config.ratePerSecond} calls/s (burst ${config.burst}) from this peer`))
-      )
-    }
-    return Option.match(validateRequest(context.path, request), { onNone: () => Effect.void, onSome: Effect.fail })
-  })
+type AnyRoute<Req, Res> = P2pRoute<"unary" | "serverStream", Req, Res>
 
-/** The status of a handler cut off by a deadline; logged, since a hang is a bug or an overload. */
-const cutOff = (context: InboundContext, what: string, timeoutMs: number) => {
-  const status = HandlerStatus.unavailable(`${context.path}: ${what} took longer than ${timeoutMs} ms`)
-  return {
-    status,
-    log: Effect.logWarning(`P2P server: ${what} of ${context.path} cut off after ${timeoutMs} ms`).pipe(
-      Effect.annotateLogs({ peer: shortPeerId(context.peerId) })
-    )
-  }
-}
-
-/** A unary handler within the deadline. */
-const unaryWithDeadline = <A>(work: Effect.Effect<A, HandlerStatus>, context: InboundContext, timeoutMs: number) =>
-  Effect.flatMap(
-    Effect.timeoutOption(work, Duration.millis(timeoutMs)),
-    Option.match({
-      onSome: (value) => Effect.succeed(value),
-      onNone: () => {
-        const { log, status } = cutOff(context, "handler", timeoutMs)
-        return Effect.zipRight(log, Effect.fail(status))
-      }
-    })
+/** Steps 1–3 on the bytes of a call, then its slot (held until the scope closes), then step 4. */
+const admit = <Req, Res>(
+  route: AnyRoute<Req, Res>,
+  limiter: RateLimiter,
+  config: P2pServerConfig,
+  acquireSlot: (context: InboundContext) => Effect.Effect<void, HandlerStatus, Scope.Scope>,
+  bytes: Uint8Array,
+  context: InboundContext
+) =>
+  // Each step is suspended: nothing of a later step may run (the decoder least of all) before the
+  // earlier ones have passed.
+  chargeCaller(limiter, config, bytes, context).pipe(
+    Effect.zipRight(Effect.suspend(() => Option.match(checkBytes(route, bytes), { onNone: () => Effect.void, onSome: Effect.fail }))),
+    Effect.zipRight(Effect.suspend(() => acquireSlot(context))),
+    Effect.zipRight(Effect.suspend(() => decodeChecked(route, bytes)))
   )
 
-/**
- * A stream handler within its deadlines: each message within `handlerTimeoutMs` of being pulled (only
- * the handler's time counts), the whole stream within `streamTimeoutMs` (the caller's reading counts).
- */
-const streamWithDeadlines = <A>(stream: Stream.Stream<A, HandlerStatus>, context: InboundContext, config: P2pServerConfig) => {
-  const slow = cutOff(context, "next message", config.handlerTimeoutMs)
-  const long = cutOff(context, "stream", config.streamTimeoutMs)
-  return stream.pipe(
-    Stream.timeoutFail(() => slow.status, Duration.millis(config.handlerTimeoutMs)),
-    Stream.tapError((status) => (status === slow.status ? slow.log : Effect.void)),
-    Stream.interruptWhen(Effect.zipRight(Effect.sleep(Duration.millis(config.streamTimeoutMs)), Effect.zipRight(long.log, Effect.fail(long.status))))
-  )
-}
-
-/** Wraps `inner` with the limits; the rate limiter is shared by every route of the node. */
-export const decorateNetwork = (inner: NetworkService, limiter: RateLimiter, config: P2pServerConfig): NetworkService => ({
-  ...inner,
-  handleUnary: (method, handler) =>
-    isGuardedPath(method.path)
-      ? inner.handleUnary(method, (request, context) =>
-          admitCall(limiter, config, request, context).pipe(
-            Effect.zipRight(unaryWithDeadline(Effect.suspend(() => handler(request, context)), context, config.handlerTimeoutMs)),
+/** The server over `inner`; the rate limiter is shared by every route of the node. */
+export const makeP2pServerService = (inner: NetworkService, limiter: RateLimiter, config: P2pServerConfig): P2pServerService => ({
+  serveUnary: <Req, Res>(route: P2pRoute<"unary", Req, Res>, handler: UnaryHandler<Req, Res>) =>
+    Effect.gen(function* () {
+      const slots = yield* makeRouteSlots(route.method.method, route.policy.maxInFlightPerPeer, route.policy.maxInFlight)
+      yield* inner.handleUnary({ ...route.method, request: rawBytesCodec }, (bytes, context) =>
+        Effect.scoped(
+          admit(route, limiter, config, (c) => slots.acquire(c.peerId), bytes, context).pipe(
+            Effect.flatMap((request) => unaryWithDeadline(Effect.suspend(() => handler(request, context)), context, config.handlerTimeoutMs)),
             Effect.flatMap((response) => limitUnaryResponse(response, context))
           )
         )
-      : inner.handleUnary(method, handler),
-  handleServerStream: (method, handler) =>
-    isGuardedPath(method.path)
-      ? inner.handleServerStream(method, (request, context) =>
-          Stream.unwrap(
-            Effect.as(
-              admitCall(limiter, config, request, context),
-              streamWithDeadlines(Stream.suspend(() => handler(request, context)), context, config).pipe(
-                Stream.mapAccumEffect(streamBudgetOf(request), (budget, message) => limitStreamMessage(budget, message, context))
-              )
+      )
+    }),
+  serveStream: <Req, Res>(route: P2pRoute<"serverStream", Req, Res>, handler: ServerStreamHandler<Req, Res>) =>
+    Effect.gen(function* () {
+      const slots = yield* makeRouteSlots(route.method.method, route.policy.maxInFlightPerPeer, route.policy.maxInFlight)
+      yield* inner.handleServerStream({ ...route.method, request: rawBytesCodec }, (bytes, context) => {
+        const unread = Effect.logWarning(`P2P server: ${context.path} cut off: its reader took no message for ${config.noProgressTimeoutMs} ms`).pipe(
+          Effect.annotateLogs({ peer: shortPeerId(context.peerId) })
+        )
+        const served = Stream.unwrapScoped(
+          Effect.map(admit(route, limiter, config, (c) => slots.acquire(c.peerId), bytes, context), (request) =>
+            streamWithDeadlines(Stream.suspend(() => handler(request, context)), context, config).pipe(
+              Stream.mapAccumEffect(streamBudgetOf(request), (budget, message) => limitStreamMessage(budget, message, context))
             )
           )
         )
-      : inner.handleServerStream(method, handler)
+        return cutWhenUnread(served, config.noProgressTimeoutMs, unread)
+      })
+    })
 })
 
-/** The decorated `Network` of the `Network` in context, with `overrides` of the default limits. */
-export const makeP2pServer = (overrides: Partial<P2pServerConfig> = {}): Effect.Effect<NetworkService, InvalidP2pServerConfig, Network> =>
+/**
+ * `inner` with its `handleUnary`/`handleServerStream` handing the six P2P routes to `server` (with the
+ * caller's codecs and the route's policy); other routes go to `inner` unchanged.
+ */
+export const guardNetwork = (inner: NetworkService, server: P2pServerService): NetworkService => ({
+  ...inner,
+  handleUnary: (method, handler) => {
+    const route = routeOfPath.get(method.path)
+    if (route === undefined) return inner.handleUnary(method, handler)
+    if (route.method.kind !== "unary") return Effect.dieMessage(`${method.path} is a server-streaming route`)
+    return server.serveUnary({ method, policy: route.policy }, handler)
+  },
+  handleServerStream: (method, handler) => {
+    const route = routeOfPath.get(method.path)
+    if (route === undefined) return inner.handleServerStream(method, handler)
+    if (route.method.kind !== "serverStream") return Effect.dieMessage(`${method.path} is a unary route`)
+    return server.serveStream({ method, policy: route.policy }, handler)
+  }
+})
+
+/** The server and the guarded `Network` over the `Network` in context, with `overrides` of the default limits. */
+export const makeP2pServerParts = (
+  overrides: Partial<P2pServerConfig> = {}
+): Effect.Effect<{ readonly server: P2pServerService; readonly network: NetworkService }, InvalidP2pServerConfig, Network> =>
   Effect.gen(function* () {
     const config = yield* Either.match(resolveP2pServerConfig(overrides), { onLeft: Effect.fail, onRight: Effect.succeed })
     const inner = yield* Network
     const limiter = yield* makeRateLimiter(config)
-    return decorateNetwork(inner, limiter, config)
+    const server = makeP2pServerService(inner, limiter, config)
+    return { server, network: guardNetwork(inner, server) }
   })
 
-/** Provides the `Network` it needs again, with the P2P server's limits on the six P2P routes. */
-export const P2pServerLayer = (overrides: Partial<P2pServerConfig> = {}): Layer.Layer<Network, InvalidP2pServerConfig, Network> =>
-  Layer.effect(Network, makeP2pServer(overrides))
+/** The guarded `Network` of the `Network` in context (the server behind it). */
+export const makeP2pServer = (overrides: Partial<P2pServerConfig> = {}): Effect.Effect<NetworkService, InvalidP2pServerConfig, Network> =>
+  Effect.map(makeP2pServerParts(overrides), (parts) => parts.network)
+
+/** Provides `P2pServer` and the `Network` it needs again, with the six P2P routes served through it. */
+export const P2pServerLayer = (overrides: Partial<P2pServerConfig> = {}): Layer.Layer<Network | P2pServer, InvalidP2pServerConfig, Network> =>
+  Layer.effectContext(
+    Effect.map(makeP2pServerParts(overrides), ({ network, server }) => Context.make(Network, network).pipe(Context.add(P2pServer, server)))
+  )

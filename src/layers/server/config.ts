@@ -7,6 +7,7 @@ import {
   DEFAULT_BURST,
   DEFAULT_HANDLER_TIMEOUT_MS,
   DEFAULT_MAX_TRACKED_PEERS,
+  DEFAULT_NO_PROGRESS_TIMEOUT_MS,
   DEFAULT_RATE_PER_SECOND,
   DEFAULT_STREAM_TIMEOUT_MS
 } from "./constants.js"
@@ -24,7 +25,9 @@ export const P2pServerConfig = Schema.Struct({
   /** Time a handler may take for a unary answer or for the next stream message. */
   handlerTimeoutMs: PositiveInt,
   /** Time a whole server stream may stay open. */
-  streamTimeoutMs: PositiveInt
+  streamTimeoutMs: PositiveInt,
+  /** Time a server stream may wait for its reader to take the next message. */
+  noProgressTimeoutMs: PositiveInt
 })
 export type P2pServerConfig = typeof P2pServerConfig.Type
 
@@ -34,7 +37,8 @@ export const defaultP2pServerConfig: P2pServerConfig = {
   burst: DEFAULT_BURST,
   maxTrackedPeers: DEFAULT_MAX_TRACKED_PEERS,
   handlerTimeoutMs: DEFAULT_HANDLER_TIMEOUT_MS,
-  streamTimeoutMs: DEFAULT_STREAM_TIMEOUT_MS
+  streamTimeoutMs: DEFAULT_STREAM_TIMEOUT_MS,
+  noProgressTimeoutMs: DEFAULT_NO_PROGRESS_TIMEOUT_MS
 }
 
 /** A configuration the server cannot work with. */

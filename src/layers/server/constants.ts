@@ -2,38 +2,49 @@
  * Every limit and default of the P2P server in one place, each with the reason for its value.
  * Protocol limits (DESIGN.md §4) are fixed; the defaults of `P2pServerConfig` can be overridden.
  */
-import { MAX_ADDRESS_BYTES, MAX_NODE_ADDRESSES } from "../../domain/limits.js"
-import { BLOCK_REF_BYTES, COMMIT_REF_BYTES } from "../../domain/refs.js"
+import {
+  BLOCK_REF_LENGTH,
+  COMMIT_REF_LENGTH,
+  MAX_BLOCK_REFS_PER_REQUEST,
+  MAX_COMMITS_PER_RESPONSE,
+  MAX_FETCH_BLOCKS_ANSWER_BYTES,
+  MAX_KNOWN_PEERS_PER_RESPONSE,
+  MAX_SIGNED_NODE_INFO_BYTES
+} from "../../proto/limits.js"
 import { MAX_MESSAGE_BYTES } from "../network/limits.js"
-import { MAX_BLOCKS_PER_FETCH, MAX_COMMITS_PER_RANGE } from "../sync/constants.js"
 
-// --- protocol limits (DESIGN.md §4) ---------------------------------------------------------------
+// --- protocol limits (DESIGN.md §4; defined in `src/proto/limits.ts`, shared with the clients) ------
 
-/** SignedNodeInfos in one GetKnownPeers answer (Soma's MAX_PEERS_TO_SEND); more are cut off. */
-export const MAX_KNOWN_PEERS_PER_RESPONSE = 200
-/** Commits in one FetchCommits answer; a larger answer is refused, since cutting it would drop its certificate. */
-export const MAX_COMMITS_PER_RESPONSE = MAX_COMMITS_PER_RANGE
-/** Refs in one FetchBlocks request (Soma declared it and did not enforce it); more is RESOURCE_EXHAUSTED. */
-export const MAX_BLOCK_REFS_PER_REQUEST = MAX_BLOCKS_PER_FETCH
+export { BLOCK_REF_LENGTH, COMMIT_REF_LENGTH, MAX_BLOCK_REFS_PER_REQUEST, MAX_COMMITS_PER_RESPONSE, MAX_FETCH_BLOCKS_ANSWER_BYTES, MAX_KNOWN_PEERS_PER_RESPONSE }
 /** Encoded bytes of one FetchBlocks stream message: the gRPC message limit. */
 export const MAX_STREAM_MESSAGE_BYTES = MAX_MESSAGE_BYTES
-/** A FetchBlocks ref is a BCS `BlockRef` (round u32, author u32, digest 32, epoch u64): exactly 48 bytes. */
-export const BLOCK_REF_LENGTH = BLOCK_REF_BYTES
-/** A PushCommit ref is a BCS `CommitRef` (index u32, digest 32): exactly 36 bytes. */
-export const COMMIT_REF_LENGTH = COMMIT_REF_BYTES
 /** Largest u32 (commit indices on the wire). */
 export const U32_MAX = 0xffff_ffff
+/** The largest GetKnownPeers `ownInfo`: the largest BCS `SignedNodeInfo` there can be (1,142 bytes). */
+export const MAX_OWN_INFO_BYTES = MAX_SIGNED_NODE_INFO_BYTES
 
-/** ULEB128 bytes of a length. */
-const ulebBytes = (n: number): number => (n < 0x80 ? 1 : n < 0x4000 ? 2 : 3)
+// --- receive limits and charges (checked before a request is decoded) --------------------------------
 
 /**
- * The largest BCS `SignedNodeInfo` there can be: peerId 32, address vector (count + each address's
- * length prefix and bytes), timestamp 8, role 1, capabilities 4, signature 64 — 1,142 bytes. Anything
- * longer cannot decode, so it is refused before discovery looks at it.
+ * Receive limit of the four routes whose requests are a few integers or one 36-byte ref: every valid
+ * one is under 50 bytes, so 64 leaves room for framing and nothing for an attack.
  */
-export const MAX_OWN_INFO_BYTES =
-  32 + ulebBytes(MAX_NODE_ADDRESSES) + MAX_NODE_ADDRESSES * (ulebBytes(MAX_ADDRESS_BYTES) + MAX_ADDRESS_BYTES) + 8 + 1 + 4 + 64
+export const SMALL_REQUEST_BYTES = 64
+/**
+ * Receive limit of FetchBlocks: 1,000 refs of 48 bytes, each behind a tag and a one-byte length
+ * (50,000 bytes), plus slack. The attack it closes: a 4 MiB request of two million empty refs.
+ */
+export const FETCH_BLOCKS_REQUEST_BYTES = MAX_BLOCK_REFS_PER_REQUEST * (BLOCK_REF_LENGTH + 2) + 64
+/**
+ * Request bytes worth one more rate token: a call costs 1 + ⌊bytes / 5,000⌋ tokens, so a full
+ * FetchBlocks request (1,000 refs) costs 11, one ref per 100 refs asked for, and the small routes 1.
+ * It is charged before the request is looked at, so an oversized or garbage request costs its sender
+ * what it weighs (a 4 MiB one empties the bucket into its floor), whether or not it is refused.
+ */
+export const BYTES_PER_TOKEN = 5_000
+
+/** The tokens a request of `bytes` costs. */
+export const tokensFor = (bytes: number): number => 1 + Math.floor(bytes / BYTES_PER_TOKEN)
 
 // --- defaults of P2pServerConfig --------------------------------------------------------------------
 
@@ -67,3 +78,10 @@ export const DEFAULT_HANDLER_TIMEOUT_MS = 10_000
  * hold our buffers and its concurrency slots is cut off.
  */
 export const DEFAULT_STREAM_TIMEOUT_MS = 60_000
+/**
+ * Time a stream may wait for its reader: from a message handed to the transport (which pulls the
+ * next one only once the last is flushed, under HTTP/2 flow control) to the next pull. An honest
+ * reader drains a 4 MiB message in well under a second on any link sync can use; one that stops
+ * reading is cut after 10 s, freeing its buffered message and its concurrency slots.
+ */
+export const DEFAULT_NO_PROGRESS_TIMEOUT_MS = 10_000

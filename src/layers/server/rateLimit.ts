@@ -1,5 +1,9 @@
 /**
  * The per-peer request-rate limit: a token bucket per caller PeerId, in a table of bounded size.
+ * A call is admitted while its caller's bucket holds a token, and is charged the work it asks for
+ * (`cost`, ≥ 1): a large request may take the bucket into debt, down to `-burst`, so that one
+ * expensive request (or an oversized one, refused after the charge) keeps its sender out for as long
+ * as its work is worth, without letting one bad request lock a peer out for longer than 2 × burst / rate.
  * The transitions are pure functions of (table, peer, now); `makeRateLimiter` keeps the table in a
  * `Ref` and reads the time from `Clock`, so `TestClock` drives it.
  */
@@ -53,21 +57,25 @@ export const makeRoom = (table: RateTable, nowMs: number, limits: RateLimits): R
   return HashMap.removeMany(active, oldest.map(([peerId]) => peerId))
 }
 
-/** Takes a token of `peerId` at `nowMs`: whether the call may go ahead, and the next table. */
-export const admit = (table: RateTable, peerId: PeerId, nowMs: number, limits: RateLimits): readonly [boolean, RateTable] => {
+/**
+ * Charges `cost` tokens (default 1) to `peerId` at `nowMs` if its bucket holds at least one token:
+ * whether the call may go ahead, and the next table. A refused call is not charged (its bucket is
+ * already empty and refusing it costs us next to nothing).
+ */
+export const admit = (table: RateTable, peerId: PeerId, nowMs: number, limits: RateLimits, cost = 1): readonly [boolean, RateTable] => {
   const existing = HashMap.get(table, peerId)
   const base = Option.isSome(existing) ? table : makeRoom(table, nowMs, limits)
   const tokens = Option.match(existing, { onNone: () => limits.burst, onSome: (bucket) => tokensAt(bucket, nowMs, limits) })
   const allowed = tokens >= 1
   // A clock that steps back never refills a bucket twice.
   const atMs = Option.match(existing, { onNone: () => nowMs, onSome: (bucket) => Math.max(bucket.atMs, nowMs) })
-  return [allowed, HashMap.set(base, peerId, { tokens: allowed ? tokens - 1 : tokens, atMs })]
+  return [allowed, HashMap.set(base, peerId, { tokens: allowed ? Math.max(-limits.burst, tokens - Math.max(1, cost)) : tokens, atMs })]
 }
 
 /** The rate limiter of one server. */
 export interface RateLimiter {
-  /** Takes a token of `peerId`; false when it is over its rate. */
-  readonly admit: (peerId: PeerId) => Effect.Effect<boolean>
+  /** Charges `cost` tokens (default 1) to `peerId`; false when it is over its rate. */
+  readonly admit: (peerId: PeerId, cost?: number) => Effect.Effect<boolean>
   /** Buckets held (for tests and metrics). */
   readonly trackedPeers: Effect.Effect<number>
 }
@@ -75,6 +83,7 @@ export interface RateLimiter {
 /** Makes a limiter with an empty table. */
 export const makeRateLimiter = (limits: RateLimits): Effect.Effect<RateLimiter> =>
   Effect.map(Ref.make<RateTable>(HashMap.empty()), (table) => ({
-    admit: (peerId) => Effect.flatMap(Clock.currentTimeMillis, (nowMs) => Ref.modify(table, (current) => admit(current, peerId, nowMs, limits))),
+    admit: (peerId, cost = 1) =>
+      Effect.flatMap(Clock.currentTimeMillis, (nowMs) => Ref.modify(table, (current) => admit(current, peerId, nowMs, limits, cost))),
     trackedPeers: Effect.map(Ref.get(table), HashMap.size)
   }))

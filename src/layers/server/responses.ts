@@ -2,14 +2,14 @@
  * Response limits of the P2P routes. A handler that breaks one is a bug on our side, so the answer is
  * logged as an error and never sent as is: an over-long GetKnownPeers answer is cut to its first 200
  * entries (still a valid sample), an over-long FetchCommits answer is refused with INTERNAL (cutting it
- * would drop the commit its certifier blocks vouch for), and a FetchBlocks message over 4 MiB or with
- * more blocks than were asked for ends the stream with INTERNAL.
+ * would drop the commit its certifier blocks vouch for), and a FetchBlocks message over 4 MiB, with
+ * more blocks than were asked for or past the answer's 32 MiB of blocks ends the stream with INTERNAL.
  */
 import { Effect, Option } from "effect"
 import { P2pMethods } from "../../proto/P2pMethods.js"
 import { HandlerStatus, type InboundContext } from "../../services/Network.js"
 import { shortPeerId } from "../../domain/PeerId.js"
-import { MAX_COMMITS_PER_RESPONSE, MAX_KNOWN_PEERS_PER_RESPONSE, MAX_STREAM_MESSAGE_BYTES } from "./constants.js"
+import { MAX_COMMITS_PER_RESPONSE, MAX_FETCH_BLOCKS_ANSWER_BYTES, MAX_KNOWN_PEERS_PER_RESPONSE, MAX_STREAM_MESSAGE_BYTES } from "./constants.js"
 
 const isArray = (u: unknown): u is ReadonlyArray<unknown> => Array.isArray(u)
 
@@ -62,9 +62,10 @@ export const limitUnaryResponse = <R>(response: R, context: InboundContext): Eff
   }
 }
 
-/** What a FetchBlocks stream may still send: the blocks asked for minus those sent. */
+/** What a FetchBlocks stream may still send: the blocks asked for and the answer's block bytes, minus those sent. */
 export interface StreamBudget {
   readonly blocksLeft: number
+  readonly bytesLeft: number
 }
 
 /** Checks one FetchBlocks message against the size limit and the budget; gives the budget left. */
@@ -81,10 +82,16 @@ export const limitStreamMessage = <R>(budget: StreamBudget, message: R, context:
   if (blocks.length > budget.blocksLeft) {
     return Effect.flatMap(bug(context, `more blocks than were asked for (${blocks.length} with ${budget.blocksLeft} left)`), Effect.fail)
   }
-  return Effect.succeed([{ blocksLeft: budget.blocksLeft - blocks.length }, message] as const)
+  let blockBytes = 0
+  for (const block of blocks) blockBytes += (block as Uint8Array).length
+  if (blockBytes > budget.bytesLeft) {
+    return Effect.flatMap(bug(context, `answer past ${MAX_FETCH_BLOCKS_ANSWER_BYTES} bytes of blocks`), Effect.fail)
+  }
+  return Effect.succeed([{ blocksLeft: budget.blocksLeft - blocks.length, bytesLeft: budget.bytesLeft - blockBytes }, message] as const)
 }
 
-/** The budget of a validated FetchBlocks request: one block per ref asked for. */
+/** The budget of a validated FetchBlocks request: one block per ref asked for, 32 MiB of blocks. */
 export const streamBudgetOf = (request: unknown): StreamBudget => ({
-  blocksLeft: typeof request === "object" && request !== null && "blockRefs" in request && isArray(request.blockRefs) ? request.blockRefs.length : 0
+  blocksLeft: typeof request === "object" && request !== null && "blockRefs" in request && isArray(request.blockRefs) ? request.blockRefs.length : 0,
+  bytesLeft: MAX_FETCH_BLOCKS_ANSWER_BYTES
 })

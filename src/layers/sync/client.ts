@@ -18,6 +18,7 @@ import type { BlockToVerify, VerifierService } from "../../services/Verifier.js"
 import type { CommitteeCache } from "./committeeCache.js"
 import { bytesFetchedTotal } from "../metrics/definitions.js"
 import { FETCH_BLOCKS_TIMEOUT_MS, FETCH_COMMITS_TIMEOUT_MS, MAX_FETCHED_BYTES_PER_STREAM, SMALL_CALL_TIMEOUT_MS } from "./constants.js"
+import { MAX_BLOCK_BYTES_IN_ANSWER, MAX_FETCH_BLOCKS_ANSWER_BYTES } from "../../proto/limits.js"
 import type { BlocksOutcome, CommitsOutcome, HeldCommits } from "./plan/types.js"
 
 /** What the workers need. */
@@ -32,7 +33,7 @@ const blame = (error: CallError): CommitsOutcome =>
   error._tag === "ProtocolViolation" ? { _tag: "Invalid", detail: error.message } : { _tag: "Failed", detail: error.message }
 
 /** Blocks streamed for a FetchBlocks request, matched to it by digest (each hashed once, here). */
-interface StreamedBlocks {
+export interface StreamedBlocks {
   readonly received: ReadonlyArray<BlockToVerify>
   readonly bytes: number
   /** Set when the peer sent a block not asked for, or one twice. */
@@ -43,10 +44,11 @@ interface StreamedBlocks {
 }
 
 /**
- * FetchBlocks `refs` from `peer`: blocks are matched to the request by digest (not by position), the
- * stream is cut at 128 MiB, and what arrived before an error still counts.
+ * One FetchBlocks call for `refs` to `peer`: blocks are matched to the request by digest (not by
+ * position), a message with more blocks than are still owed is refused before any of them is hashed,
+ * and what arrived before an error still counts.
  */
-const streamBlocks = (network: NetworkService, peer: PeerId, refs: ReadonlyArray<BlockRef>): Effect.Effect<StreamedBlocks> =>
+const streamBlocksOnce = (network: NetworkService, peer: PeerId, refs: ReadonlyArray<BlockRef>, budget: number): Effect.Effect<StreamedBlocks> =>
   Effect.gen(function* () {
     const wanted = new Map(refs.map((r) => [toHex(r.digest), r] as const))
     const received = new Map<string, BlockToVerify>()
@@ -54,9 +56,13 @@ const streamBlocks = (network: NetworkService, peer: PeerId, refs: ReadonlyArray
     let invalid: string | undefined
     const request = { blockRefs: refs.map((r) => encodeBcs(BlockRefBcs, r)) }
     const streamed = yield* network.callStream(peer, P2pMethods.FetchBlocks, request, { timeout: FETCH_BLOCKS_TIMEOUT_MS }).pipe(
-      Stream.takeWhile(() => bytes <= MAX_FETCHED_BYTES_PER_STREAM && invalid === undefined),
+      Stream.takeWhile(() => bytes <= budget && invalid === undefined),
       Stream.runForEach((message) =>
         Effect.sync(() => {
+          if (message.blocks.length > wanted.size - received.size) {
+            invalid = `served ${message.blocks.length} blocks with ${wanted.size - received.size} still asked for`
+            return
+          }
           for (const block of message.blocks) {
             bytes += block.length
             const digest = blake2b256(block)
@@ -73,13 +79,42 @@ const streamBlocks = (network: NetworkService, peer: PeerId, refs: ReadonlyArray
       Effect.either
     )
     yield* Metric.incrementBy(bytesFetchedTotal, bytes)
-    const failed = Either.isLeft(streamed) ? streamed.left.message : bytes > MAX_FETCHED_BYTES_PER_STREAM ? "stream exceeded 128 MiB" : undefined
+    const failed = Either.isLeft(streamed) ? streamed.left.message : bytes > budget ? "stream exceeded 128 MiB" : undefined
     return {
       received: [...received.values()],
       bytes,
       protocolViolation: Either.isLeft(streamed) && streamed.left._tag === "ProtocolViolation",
       ...(invalid !== undefined ? { invalid } : {}),
       ...(failed !== undefined ? { failed } : {})
+    }
+  })
+
+/**
+ * Whether an answer that left blocks out may have been cut by the server's answer cap: an honest
+ * server stops before the first block that would take its answer past the cap, so it has sent more
+ * than the cap less one block. Such blocks are asked for again, and nobody is blamed for them.
+ */
+export const mayBeCutForSize = (answerBytes: number): boolean => answerBytes > MAX_FETCH_BLOCKS_ANSWER_BYTES - MAX_BLOCK_BYTES_IN_ANSWER
+
+/**
+ * FetchBlocks `refs` from `peer`, asking again for what an answer cut at the server's size cap left
+ * out (`mayBeCutForSize`), until every block has come, the peer fails or misbehaves, an answer leaves
+ * blocks out for another reason, or 128 MiB have arrived in all (then it counts as a failed call, as
+ * one over-long stream did).
+ */
+export const streamBlocks = (network: NetworkService, peer: PeerId, refs: ReadonlyArray<BlockRef>): Effect.Effect<StreamedBlocks> =>
+  Effect.gen(function* () {
+    const received: Array<BlockToVerify> = []
+    let bytes = 0
+    let missing = refs
+    for (;;) {
+      const answer = yield* streamBlocksOnce(network, peer, missing, MAX_FETCHED_BYTES_PER_STREAM - bytes)
+      received.push(...answer.received)
+      bytes += answer.bytes
+      const got = new Set(answer.received.flatMap((b) => (b.digest === undefined ? [] : [toHex(b.digest)])))
+      missing = missing.filter((r) => !got.has(toHex(r.digest)))
+      const again = answer.invalid === undefined && answer.failed === undefined && missing.length > 0 && got.size > 0 && mayBeCutForSize(answer.bytes)
+      if (!again) return { ...answer, received, bytes }
     }
   })
 

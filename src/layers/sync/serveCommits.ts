@@ -6,12 +6,13 @@
  * (the voters' BlockRefs, at most one per author), which always fits a message however large the
  * blocks: at 100 validators 67 certifier blocks of 1,000 transactions are ≈ 17 MB, their refs 3.2 KB.
  */
-import { Effect, Option } from "effect"
+import { Effect, Option, Stream } from "effect"
 import { bytesEqual } from "../../domain/bytes.js"
 import type { VerifiedCommit } from "../../domain/commit.js"
 import { reachesQuorum, type Committee } from "../../domain/committee.js"
 import { MAX_COMMITTEE_SIZE } from "../../domain/limits.js"
-import type { BlockRef, CommitRef } from "../../domain/refs.js"
+import { blockRefKey, type BlockRef, type CommitRef } from "../../domain/refs.js"
+import { MAX_BLOCK_BYTES_IN_ANSWER, MAX_FETCH_BLOCKS_ANSWER_BYTES } from "../../proto/limits.js"
 import type { StoreError, StoreService } from "../../services/Store.js"
 import { MAX_BLOCKS_PER_FETCH, MAX_COMMITS_PER_RANGE } from "./constants.js"
 
@@ -19,7 +20,7 @@ import { MAX_BLOCKS_PER_FETCH, MAX_COMMITS_PER_RANGE } from "./constants.js"
  * Payload budget of one response message: under the 4 MiB gRPC limit with room for the protobuf
  * envelope (a few bytes of framing per entry).
  */
-export const RESPONSE_PAYLOAD_BUDGET = 4 * 1024 * 1024 - 64 * 1024
+export const RESPONSE_PAYLOAD_BUDGET = MAX_BLOCK_BYTES_IN_ANSWER
 
 /** Upper bound on stored votes read for one commit: a vote per block, a few blocks per author. */
 const MAX_VOTES_READ = MAX_COMMITTEE_SIZE * 4
@@ -103,28 +104,59 @@ const onePerAuthor = (voters: ReadonlyArray<BlockRef>, committeeSize: number): A
 }
 
 /**
- * The stored blocks among `refs` (at most 1,000 asked), grouped into messages of at most the payload
- * budget each; missing blocks are left out, and a block too large for any message is never sent.
+ * `refs` without repeats, in the order asked: a block named twice is read and sent once. Repeats are
+ * by digest, as the client matches blocks (a second block under one digest would be "served twice").
  */
-export const serveFetchBlocks = (
-  store: StoreService,
-  refs: ReadonlyArray<BlockRef>
-): Effect.Effect<ReadonlyArray<ReadonlyArray<Uint8Array>>, StoreError> =>
-  Effect.gen(function* () {
-    const blocks = yield* store.getBlockBytes(refs.slice(0, MAX_BLOCKS_PER_FETCH))
-    const messages: Array<Array<Uint8Array>> = []
-    let current: Array<Uint8Array> = []
-    let bytes = 0
-    for (const b of blocks) {
-      if (b.length > RESPONSE_PAYLOAD_BUDGET) continue
-      if (bytes + b.length > RESPONSE_PAYLOAD_BUDGET) {
-        messages.push(current)
-        current = []
-        bytes = 0
-      }
-      current.push(b)
-      bytes += b.length
-    }
-    if (current.length > 0) messages.push(current)
-    return messages
+export const distinctRefs = (refs: ReadonlyArray<BlockRef>): ReadonlyArray<BlockRef> => {
+  const seen = new Set<string>()
+  return refs.filter((ref) => {
+    const key = blockRefKey(ref)
+    if (seen.has(key)) return false
+    seen.add(key)
+    return true
   })
+}
+
+/** Where a FetchBlocks answer stands between two messages. */
+interface AnswerCursor {
+  /** The next ref to read. */
+  readonly index: number
+  /** A block read for the last message that did not fit it: the first of the next one. */
+  readonly carry: Uint8Array | undefined
+  /** Block bytes of the answer so far (the carried block included). */
+  readonly answered: number
+}
+
+/**
+ * The stored blocks among `refs` (at most 1,000 asked), as a stream of messages of at most the
+ * payload budget each, read lazily: the blocks of a message are read from the store only when the
+ * transport pulls it (under HTTP/2 flow control), so an answer holds at most one message and one
+ * block in memory, whoever reads it and however slowly. Duplicate refs are read and sent once;
+ * missing blocks are left out; a block too large for any message is never sent; and the answer stops
+ * before the block that would take it past `MAX_FETCH_BLOCKS_ANSWER_BYTES`, so what it carries is a
+ * prefix of what was asked for (the client asks again for the rest).
+ */
+export const serveFetchBlocks = (store: Pick<StoreService, "getBlockBytes">, refs: ReadonlyArray<BlockRef>): Stream.Stream<ReadonlyArray<Uint8Array>, StoreError> => {
+  const wanted = distinctRefs(refs.slice(0, MAX_BLOCKS_PER_FETCH))
+  const nextMessage = (cursor: AnswerCursor): Effect.Effect<Option.Option<readonly [ReadonlyArray<Uint8Array>, AnswerCursor]>, StoreError> =>
+    Effect.gen(function* () {
+      const blocks: Array<Uint8Array> = cursor.carry === undefined ? [] : [cursor.carry]
+      let bytes = cursor.carry?.length ?? 0
+      let { answered, index } = cursor
+      while (index < wanted.length) {
+        const [block] = yield* store.getBlockBytes([wanted[index] as BlockRef])
+        index++
+        if (block === undefined || block.length > RESPONSE_PAYLOAD_BUDGET) continue
+        if (answered + block.length > MAX_FETCH_BLOCKS_ANSWER_BYTES) {
+          index = wanted.length // the answer is full: nothing after this block is sent
+          break
+        }
+        answered += block.length
+        if (bytes + block.length > RESPONSE_PAYLOAD_BUDGET) return Option.some([blocks, { index, carry: block, answered }] as const)
+        blocks.push(block)
+        bytes += block.length
+      }
+      return blocks.length === 0 ? Option.none() : Option.some([blocks, { index, carry: undefined, answered }] as const)
+    })
+  return Stream.unfoldEffect<AnswerCursor, ReadonlyArray<Uint8Array>, StoreError, never>({ index: 0, carry: undefined, answered: 0 }, nextMessage)
+}

@@ -1,8 +1,10 @@
 /**
  * The serving side of state sync registered on the network: GetCommitAvailability, GetCommitInfo,
- * PushCommit, FetchCommits and FetchBlocks. Each validates its request (bad input → INVALID_ARGUMENT,
- * over a limit → RESOURCE_EXHAUSTED), answers from the store with bounded work, and turns a store
- * failure into UNAVAILABLE — never a crash.
+ * PushCommit, FetchCommits and FetchBlocks. In a node the `Network` hands these routes to the
+ * `P2pServer` (`layers/server`), which checks each request before it is decoded; the handlers still
+ * validate what they use (bad input → INVALID_ARGUMENT, over a limit → RESOURCE_EXHAUSTED), answer
+ * from the store with bounded work — FetchBlocks lazily, one message per pull — and turn a store
+ * failure into UNAVAILABLE, never a crash.
  */
 import { Effect, Either, Option, Stream, type Scope } from "effect"
 import { encodeBcs } from "../../domain/codec.js"
@@ -79,11 +81,9 @@ export const registerSyncServer = (
         if (Either.isLeft(decoded)) return Stream.fail(HandlerStatus.invalidArgument(`blockRef: ${decoded.left.message}`))
         refs.push(decoded.right)
       }
-      return Stream.unwrap(
-        serveFetchBlocks(store, refs).pipe(
-          Effect.map((messages) => Stream.fromIterable(messages.map((blocks) => ({ blocks: [...blocks] })))),
-          Effect.mapError(unavailable)
-        )
+      return serveFetchBlocks(store, refs).pipe(
+        Stream.map((blocks) => ({ blocks: [...blocks] })),
+        Stream.mapError(unavailable)
       )
     })
   })

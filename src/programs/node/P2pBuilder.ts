@@ -88,8 +88,10 @@ export const syncNodeLayer = <EN = ListenFailed, ES = StoreError>(
   parts: P2pParts<EN, ES> = {}
 ): Layer.Layer<SyncNodeServices, EN | ES | InvalidP2pServerConfig | CommitteeInvalid> => {
   const keypair = networkKeypair(config)
-  // The transport, then the server limits on every P2P handler registered through it (rate, validation,
-  // deadlines, response bounds), then per-method timing of every outbound call for the metrics.
+  // The transport, then the P2P server: every P2P handler registered through the node's Network goes
+  // through its route policies (rate charged by weight, receive limits and counts before decoding,
+  // in-flight limits, validation, deadlines, response bounds); then per-method timing of every
+  // outbound call for the metrics. Nothing in the node sees the transport's own Network.
   const transport = (parts.network ?? grpcNetworkOf(config)) as Layer.Layer<Network, EN>
   const limited = P2pServerLayer(
     config.limits.requestsPerSecondPerPeer !== undefined ? { ratePerSecond: config.limits.requestsPerSecondPerPeer } : {}

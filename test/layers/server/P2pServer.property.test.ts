@@ -13,7 +13,7 @@ import { ChainGenerator, type GeneratedCommit } from "../../../src/testkit/chain
 import { makeSimNetwork, SimNetwork } from "../../../src/layers/network/sim/SimNetwork.js"
 import { makeSimNode } from "../../../src/layers/network/sim/SimNetworkLayer.js"
 import { makeP2pServer } from "../../../src/layers/server/P2pServerLayer.js"
-import { MAX_STREAM_MESSAGE_BYTES, U32_MAX } from "../../../src/layers/server/constants.js"
+import { FETCH_BLOCKS_REQUEST_BYTES, MAX_STREAM_MESSAGE_BYTES, U32_MAX } from "../../../src/layers/server/constants.js"
 import { makeMemoryStore } from "../../../src/layers/store/MemoryStoreLayer.js"
 import { makeStateSync } from "../../../src/layers/sync/SyncLayer.js"
 import { makePeerManager } from "../../../src/layers/peers/PeerManagerLayer.js"
@@ -92,12 +92,18 @@ const request: fc.Arbitrary<Request> = fc.oneof(
 
 // --- the rules -------------------------------------------------------------------------------------
 
+/** Encoded size of a FetchBlocks request of `refs` (each behind a tag and its length). */
+const encodedSize = (refs: ReadonlyArray<Uint8Array>): number => refs.reduce((n, ref) => n + 2 + ref.length, 0)
+
 /** The statuses a request may end with, and what a refusal by the server's rules must say. */
 const allowed = (r: Request): { readonly codes: ReadonlyArray<Outcome["code"]>; readonly detail?: RegExp } => {
   switch (r.kind) {
     case "FetchCommits":
       return r.start >= 1 && r.end >= r.start ? { codes: ["OK"] } : { codes: ["INVALID_ARGUMENT"], detail: r.start < 1 ? /^FetchCommits\.start: / : /^FetchCommits\.end: / }
     case "FetchBlocks":
+      // The receive limit first (on the encoded size), then the count, both before decoding.
+      if (encodedSize(r.refs) > FETCH_BLOCKS_REQUEST_BYTES)
+        return { codes: ["RESOURCE_EXHAUSTED"], detail: new RegExp(`^FetchBlocks: request of \\d+ bytes, at most ${FETCH_BLOCKS_REQUEST_BYTES}`) }
       if (r.refs.length > 1_000) return { codes: ["RESOURCE_EXHAUSTED"], detail: /^FetchBlocks\.blockRefs: at most 1000 refs/ }
       if (r.refs.some((ref) => ref.length !== 48)) return { codes: ["INVALID_ARGUMENT"], detail: /^FetchBlocks\.blockRefs\[\d+\]: must be exactly 48 bytes/ }
       // 48 random bytes may not decode as a BlockRef (an epoch above 2^53): the sync handler refuses it.

@@ -34,6 +34,45 @@ describe("rate table", () => {
     expect(verdicts).toEqual([true, true, true, true, true, false, false, false, true, false])
   })
 
+  it("a call is charged its cost: a heavy one takes the bucket into debt (floored at -burst), a refused one costs nothing", () => {
+    let table: RateTable = HashMap.empty()
+    const take = (atMs: number, cost: number) => {
+      const [allowed, next] = admit(table, peer(1), atMs, limits, cost)
+      table = next
+      return allowed
+    }
+    expect(take(0, 3)).toBe(true) // 5 → 2
+    expect(take(0, 874)).toBe(true) // admitted with tokens left, charged its weight: 2 → -5 (the floor)
+    expect(Option.map(HashMap.get(table, peer(1)), (b) => b.tokens)).toEqual(Option.some(-5))
+    expect(take(0, 1)).toBe(false) // refused, not charged
+    expect(Option.map(HashMap.get(table, peer(1)), (b) => b.tokens)).toEqual(Option.some(-5))
+    // Debt is paid back at the rate: 6 tokens at 10/s make one call possible after 600 ms, not before.
+    expect(take(599, 1)).toBe(false)
+    expect(take(600, 1)).toBe(true)
+  })
+
+  it.prop(
+    "whatever the costs, a peer is admitted at most burst + rate × elapsed calls, and one of cost c leaves at most burst − c tokens (floored)",
+    [fc.array(fc.tuple(fc.integer({ min: 0, max: 200 }), fc.integer({ min: 1, max: 1_000 })), { maxLength: 100 })],
+    ([steps]) => {
+      let table: RateTable = HashMap.empty()
+      let now = 0
+      let admitted = 0
+      for (const [dt, cost] of steps) {
+        now += dt
+        const [allowed, next] = admit(table, peer(1), now, limits, cost)
+        table = next
+        if (allowed) {
+          admitted++
+          const left = Option.getOrThrow(HashMap.get(table, peer(1))).tokens
+          expect(left).toBeLessThanOrEqual(Math.max(-limits.burst, limits.burst - cost))
+          expect(left).toBeGreaterThanOrEqual(-limits.burst)
+        }
+      }
+      expect(admitted).toBeLessThanOrEqual(limits.burst + (now * limits.ratePerSecond) / 1000)
+    }
+  )
+
   it("peers do not share buckets", () => {
     const { verdicts } = run(limits, [...Array.from({ length: 6 }, () => [1, 0] as const), [2, 0]])
     expect(verdicts).toEqual([true, true, true, true, true, false, true])
