@@ -2,8 +2,20 @@
  * Limits and timings shared by both `Network` layers, so that the simulation behaves like gRPC.
  */
 
-/** Largest message either way: tonic's and grpc-js's default, and Soma's FetchBlocks chunk size. */
+/**
+ * Largest message: tonic's and grpc-js's default, and Soma's FetchBlocks chunk size. The gRPC transport
+ * applies it to responses only; requests are capped at `MAX_REQUEST_BYTES`.
+ */
 export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+/**
+ * Largest request the gRPC transport accepts, after decompression. The largest valid P2P request is a
+ * FetchBlocks request of 1,000 block refs of 48 bytes (≈ 52 KB with protobuf framing); everything else
+ * is tiny. 64 KiB leaves room for that and nothing near the 4 MiB a response may need, so a hostile
+ * request (or a gzip bomb, which grpc-js stops inflating at this size) costs the server at most 64 KiB
+ * before any of our code runs. Per-route limits above the transport are tighter still.
+ */
+export const MAX_REQUEST_BYTES = 64 * 1024
 
 /** Time a dial may take (Soma's CONNECT_TIMEOUT). */
 export const CONNECT_TIMEOUT_MS = 5_000

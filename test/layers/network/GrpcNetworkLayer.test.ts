@@ -10,7 +10,7 @@ import { Chunk, Duration, Effect, ExecutionStrategy, Exit, Fiber, Scope, Stream 
 import { makeGrpcNetwork } from "../../../src/layers/network/grpc/GrpcNetworkLayer.js"
 import { CALLER_TOKEN_METADATA_KEY, mintCallerToken, TOKEN_MAX_AGE_MS } from "../../../src/layers/network/grpc/callerToken.js"
 import { CERTIFICATE_HOSTNAME, ed25519PrivateKey, nodeCertificate, WELL_KNOWN_CA_PEM } from "../../../src/layers/network/grpc/certificate.js"
-import { MAX_MESSAGE_BYTES } from "../../../src/layers/network/limits.js"
+import { MAX_REQUEST_BYTES } from "../../../src/layers/network/limits.js"
 import { StatusCode, type NetworkService } from "../../../src/services/Network.js"
 import { Count, Echo, Strict, testKeypair, testPeerId, Unknown } from "./fixtures.js"
 
@@ -180,7 +180,7 @@ describe("GrpcNetworkLayer: authentication", () => {
 
 describe("GrpcNetworkLayer: hostile bytes from a generic client", () => {
   for (const plaintext of [false, true]) {
-    it.scopedLive(`${plaintext ? "plaintext" : "TLS"}: garbage/truncated → INVALID_ARGUMENT, > 4 MiB → RESOURCE_EXHAUSTED, unknown → UNIMPLEMENTED`, () =>
+    it.scopedLive(`${plaintext ? "plaintext" : "TLS"}: garbage/truncated → INVALID_ARGUMENT, > 64 KiB → RESOURCE_EXHAUSTED, unknown → UNIMPLEMENTED`, () =>
       Effect.gen(function* () {
         const { node: a } = yield* server(plaintext)
         const certificate = nodeCertificate(testKeypair(OUTSIDER))
@@ -197,7 +197,7 @@ describe("GrpcNetworkLayer: hostile bytes from a generic client", () => {
         expect(yield* call(Strict.path, valid.subarray(0, valid.length - 1))).toBe(StatusCode.INVALID_ARGUMENT)
         expect(yield* call(Strict.path, new Uint8Array([0x0b]))).toBe(StatusCode.INVALID_ARGUMENT) // wire type 3 (groups)
         expect(yield* call(Count.path, new Uint8Array([0x7b, 0x7b]))).toBe(StatusCode.INVALID_ARGUMENT) // a stream route: bad JSON
-        expect(yield* call(Strict.path, new Uint8Array(MAX_MESSAGE_BYTES + 1))).toBe(StatusCode.RESOURCE_EXHAUSTED)
+        expect(yield* call(Strict.path, new Uint8Array(MAX_REQUEST_BYTES + 1))).toBe(StatusCode.RESOURCE_EXHAUSTED)
         expect(yield* call(Unknown.path, new Uint8Array([1]))).toBe(StatusCode.UNIMPLEMENTED)
         expect(yield* call("/not.a.Service/Method", new Uint8Array([1]))).toBe(StatusCode.UNIMPLEMENTED)
         // And it keeps serving.

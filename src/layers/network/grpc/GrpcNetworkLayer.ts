@@ -19,7 +19,7 @@ import { makeInboundRouter } from "../inbound.js"
 import { DEFAULT_MAX_CONCURRENT_CALLS_PER_PEER, PEER_EVENTS_CAPACITY } from "../limits.js"
 import { ed25519PrivateKey, nodeCertificate } from "./certificate.js"
 import { makeOutbound } from "./outbound.js"
-import { startGrpcServer } from "./server.js"
+import { startGrpcServer, type InboundTransportLimits } from "./server.js"
 
 /** Configuration of `GrpcNetworkLayer`. */
 export interface GrpcNetworkConfig {
@@ -31,6 +31,8 @@ export interface GrpcNetworkConfig {
   readonly plaintext?: boolean
   /** Inbound calls one peer may have in flight; more get RESOURCE_EXHAUSTED. */
   readonly maxConcurrentCallsPerPeer?: number
+  /** Inbound connection caps and TLS handshake deadline (defaults in `server.ts`). */
+  readonly inboundLimits?: Partial<InboundTransportLimits>
 }
 
 /** Splits `host:port` / `[v6]:port`. */
@@ -60,7 +62,8 @@ export const makeGrpcNetwork = (config: GrpcNetworkConfig): Effect.Effect<Networ
       port,
       localPeerId,
       security: plaintext ? { mode: "plaintext" } : { mode: "tls", certificate },
-      router
+      router,
+      ...(config.inboundLimits === undefined ? {} : { limits: config.inboundLimits })
     })
     const outbound = yield* makeOutbound({
       localPeerId,

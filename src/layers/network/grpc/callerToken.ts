@@ -5,12 +5,13 @@
  * the connection it first arrived on: the same token on another connection is a replay, a token older
  * than `TOKEN_MAX_AGE_MS` is expired, a token for another server is refused. The client mints a fresh
  * token every `TOKEN_REFRESH_MS`. (In TLS mode the identity comes from the client certificate instead.)
+ *
+ * This module is the token format and the client side; `callerTokenVerifier.ts` is the server side.
  */
-import { randomBytes, sign, verify, type KeyObject } from "node:crypto"
+import { randomBytes, sign, type KeyObject } from "node:crypto"
 import { Either } from "effect"
 import { intentMessage, IntentScope } from "../../../domain/intent.js"
-import { peerIdFromPublicKey, type PeerId } from "../../../domain/PeerId.js"
-import { ed25519PublicKey, WELL_KNOWN_CA_PEER_ID } from "./certificate.js"
+import type { PeerId } from "../../../domain/PeerId.js"
 
 /** Metadata key of the token (`-bin`: binary metadata). */
 export const CALLER_TOKEN_METADATA_KEY = "soma-caller-token-bin"
@@ -18,12 +19,6 @@ export const CALLER_TOKEN_METADATA_KEY = "soma-caller-token-bin"
 export const TOKEN_MAX_AGE_MS = 30_000
 /** The client replaces its token this often, so a token in use is never near its expiry. */
 export const TOKEN_REFRESH_MS = 10_000
-/**
- * Tokens remembered at once. A peer mints one per connection per 10 s, so this covers thousands of
- * peers; when full (after dropping expired ones) new tokens are refused until old ones expire, since
- * forgetting a live token would let its replay through.
- */
-export const MAX_REMEMBERED_TOKENS = 10_000
 
 const VERSION = 1
 const KEY_BYTES = 32
@@ -82,53 +77,29 @@ export class CallerTokenSource {
   }
 }
 
-interface Remembered {
-  readonly caller: PeerId
-  readonly connection: string
+/** The fields of a well-formed token (see `parseCallerToken`). */
+export interface ParsedCallerToken {
+  /** The token's bytes as a map key (latin1: one char per byte). */
+  readonly id: string
+  readonly callerKey: Uint8Array
+  /** The server the token is for, as a PeerId (hex of its key). */
+  readonly server: string
   readonly timestampMs: number
+  /** What the signature must cover. */
+  readonly signed: Uint8Array
+  readonly signature: Uint8Array
 }
 
-/**
- * The server side: verifies tokens and remembers them per connection. Used synchronously from gRPC
- * callbacks, so its state is a plain Map private to it.
- */
-export class CallerTokenVerifier {
-  private readonly remembered = new Map<string, Remembered>()
-
-  constructor(private readonly localPeerId: PeerId) {}
-
-  /** The authenticated caller of a call that came on `connection` with `token`, or why it is refused. */
-  verify(token: Uint8Array | undefined, connection: string, nowMs: number): Either.Either<PeerId, string> {
-    if (token === undefined) return Either.left("no caller token")
-    if (token.length !== TOKEN_BYTES || token[0] !== VERSION) return Either.left("malformed caller token")
-    const bytes = Buffer.from(token.buffer, token.byteOffset, token.byteLength)
-    const timestampMs = Number(bytes.readBigUInt64BE(1 + 2 * KEY_BYTES))
-    if (Math.abs(nowMs - timestampMs) > TOKEN_MAX_AGE_MS) return Either.left("expired caller token")
-    const key = bytes.toString("latin1")
-    const known = this.remembered.get(key)
-    if (known !== undefined) {
-      return known.connection === connection ? Either.right(known.caller) : Either.left("replayed caller token (seen on another connection)")
-    }
-    if (bytes.toString("hex", 1 + KEY_BYTES, 1 + 2 * KEY_BYTES) !== this.localPeerId) return Either.left("caller token is for another server")
-    const callerKey = bytes.subarray(1, 1 + KEY_BYTES)
-    const caller = peerIdFromPublicKey(callerKey)
-    if (caller === WELL_KNOWN_CA_PEER_ID) return Either.left("caller token signed by a public key")
-    let valid = false
-    try {
-      valid = verify(null, signedMessage(bytes.subarray(0, SIGNED_BYTES)), ed25519PublicKey(callerKey), bytes.subarray(SIGNED_BYTES))
-    } catch {
-      valid = false // not a valid Ed25519 public key
-    }
-    if (!valid) return Either.left("caller token signature does not verify")
-    if (this.remembered.size >= MAX_REMEMBERED_TOKENS) this.forgetExpired(nowMs)
-    if (this.remembered.size >= MAX_REMEMBERED_TOKENS) return Either.left("too many live caller tokens; retry later")
-    this.remembered.set(key, { caller, connection, timestampMs })
-    return Either.right(caller)
-  }
-
-  private forgetExpired(nowMs: number): void {
-    for (const [key, entry] of this.remembered) {
-      if (Math.abs(nowMs - entry.timestampMs) > TOKEN_MAX_AGE_MS) this.remembered.delete(key)
-    }
-  }
+/** Splits a token into its fields, or says why it is malformed. No cryptography here. */
+export const parseCallerToken = (token: Uint8Array): Either.Either<ParsedCallerToken, string> => {
+  if (token.length !== TOKEN_BYTES || token[0] !== VERSION) return Either.left("malformed caller token")
+  const bytes = Buffer.from(token.buffer, token.byteOffset, token.byteLength)
+  return Either.right({
+    id: bytes.toString("latin1"),
+    callerKey: bytes.subarray(1, 1 + KEY_BYTES),
+    server: bytes.toString("hex", 1 + KEY_BYTES, 1 + 2 * KEY_BYTES),
+    timestampMs: Number(bytes.readBigUInt64BE(1 + 2 * KEY_BYTES)),
+    signed: signedMessage(bytes.subarray(0, SIGNED_BYTES)),
+    signature: bytes.subarray(SIGNED_BYTES)
+  })
 }

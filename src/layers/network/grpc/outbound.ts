@@ -23,7 +23,7 @@ import {
   type UnaryMethod,
   type UnavailableReason
 } from "../../../services/Network.js"
-import { CONNECT_TIMEOUT_MS, KEEPALIVE_TIME_MS, KEEPALIVE_TIMEOUT_MS, MAX_MESSAGE_BYTES } from "../limits.js"
+import { CONNECT_TIMEOUT_MS, KEEPALIVE_TIME_MS, KEEPALIVE_TIMEOUT_MS, MAX_MESSAGE_BYTES, MAX_REQUEST_BYTES } from "../limits.js"
 import { CALLER_TOKEN_METADATA_KEY, CallerTokenSource, type TokenSigner } from "./callerToken.js"
 import { CERTIFICATE_HOSTNAME, peerIdOfCertificate, WELL_KNOWN_CA_PEM, type NodeCertificate } from "./certificate.js"
 import { identity, toBuffer, toUint8Array } from "./bytes.js"
@@ -135,8 +135,9 @@ export const makeOutbound = (options: {
     const watchers = yield* FiberSet.make<void>()
 
     const channelOptions: grpc.ChannelOptions = {
+      // Responses may be 4 MiB; requests are capped by the server's transport at MAX_REQUEST_BYTES.
       "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
-      "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
+      "grpc.max_send_message_length": MAX_REQUEST_BYTES,
       "grpc.keepalive_time_ms": KEEPALIVE_TIME_MS,
       "grpc.keepalive_timeout_ms": KEEPALIVE_TIMEOUT_MS,
       "grpc.keepalive_permit_without_calls": 1,
@@ -256,13 +257,16 @@ export const makeOutbound = (options: {
         })
       )
 
-    /** Encodes the request, checks its size, and computes the call's deadline. */
+    /**
+     * Encodes the request, checks its size (against the server's transport cap, so a request that
+     * would be refused fails here as `RequestTooLarge` instead), and computes the call's deadline.
+     */
     const prepare = <Req>(peerId: PeerId, method: { readonly path: string; readonly request: { readonly encode: (r: Req) => Uint8Array } }, request: Req, callOptions: CallOptions) =>
       Effect.gen(function* () {
         const connection = yield* connectionOf(peerId)
         const bytes = method.request.encode(request)
-        if (bytes.length > MAX_MESSAGE_BYTES) {
-          return yield* Effect.fail(new RequestTooLarge({ peerId, path: method.path, bytes: bytes.length, limit: MAX_MESSAGE_BYTES }))
+        if (bytes.length > MAX_REQUEST_BYTES) {
+          return yield* Effect.fail(new RequestTooLarge({ peerId, path: method.path, bytes: bytes.length, limit: MAX_REQUEST_BYTES }))
         }
         const now = yield* Clock.currentTimeMillis
         const timeoutMs = Duration.toMillis(callOptions.timeout)

@@ -3,23 +3,34 @@
  * serializers, so a bad request is answered INVALID_ARGUMENT by the shared router rather than
  * INTERNAL by grpc-js), authenticates every caller, and runs each call as a fiber that is interrupted
  * when the call is cancelled, its deadline passes, or the layer shuts down.
+ *
+ * What an attacker can make the transport hold is bounded before any handler runs: requests are
+ * capped at `MAX_REQUEST_BYTES` after decompression, connections in total and per address, TLS
+ * handshakes in time (`listener.ts`, `inboundConnections.ts`), HTTP/2 streams per connection, and in
+ * plaintext mode the caller tokens a connection can make us remember (`callerTokenVerifier.ts`).
  */
 import * as grpc from "@grpc/grpc-js"
 import { Cause, Clock, Effect, Either, Exit, FiberId, FiberSet, Option, Stream, type Scope } from "effect"
 import type { PeerId } from "../../../domain/PeerId.js"
 import { HandlerStatus, ListenFailed, StatusCode, type InboundContext } from "../../../services/Network.js"
 import type { InboundRoute, InboundRouter } from "../inbound.js"
-import { KEEPALIVE_TIME_MS, KEEPALIVE_TIMEOUT_MS, MAX_MESSAGE_BYTES } from "../limits.js"
-import { CALLER_TOKEN_METADATA_KEY, CallerTokenVerifier } from "./callerToken.js"
+import { KEEPALIVE_TIME_MS, KEEPALIVE_TIMEOUT_MS, MAX_MESSAGE_BYTES, MAX_REQUEST_BYTES } from "../limits.js"
+import { CALLER_TOKEN_METADATA_KEY } from "./callerToken.js"
+import { CallerTokenVerifier } from "./callerTokenVerifier.js"
+import { callTracking } from "./callTracking.js"
 import { peerIdOfCertificate, WELL_KNOWN_CA_PEM, type NodeCertificate } from "./certificate.js"
 import { identity, toBuffer, toUint8Array } from "./bytes.js"
+import { DEFAULT_INBOUND_CONNECTION_LIMITS, InboundConnectionTable, type InboundConnectionLimits } from "./inboundConnections.js"
+import { listen, TLS_HANDSHAKE_TIMEOUT_MS } from "./listener.js"
 import { markedStatus } from "./status.js"
 
 /**
- * HTTP/2 streams one connection may open at once. Above the per-peer call limit, so that a flood is
- * answered RESOURCE_EXHAUSTED by the limiter instead of queueing invisibly in the client.
+ * HTTP/2 streams one connection may open at once. Advertised in SETTINGS, so honest clients queue
+ * above it; a client that ignores it loses its connection (nghttp2 answers a stream past an
+ * acknowledged limit with GOAWAY). Above the per-peer call limit, so that a flood is answered
+ * RESOURCE_EXHAUSTED by the limiter instead of queueing invisibly in the client.
  */
-const MAX_CONCURRENT_STREAMS_PER_CONNECTION = 256
+export const MAX_CONCURRENT_STREAMS_PER_CONNECTION = 256
 /** Certificates → PeerId remembered (by SHA-256 fingerprint) so a call does not re-parse its certificate. */
 const MAX_REMEMBERED_CERTIFICATES = 4_096
 
@@ -27,6 +38,18 @@ const MAX_REMEMBERED_CERTIFICATES = 4_096
 export type ServerSecurity =
   | { readonly mode: "tls"; readonly certificate: NodeCertificate }
   | { readonly mode: "plaintext" }
+
+/** Limits of the inbound transport that a caller (or a test) may change. */
+export interface InboundTransportLimits extends InboundConnectionLimits {
+  /** Time a TLS handshake may take. */
+  readonly tlsHandshakeTimeoutMs: number
+}
+
+/** The defaults, each explained where it is defined. */
+export const DEFAULT_INBOUND_TRANSPORT_LIMITS: InboundTransportLimits = {
+  ...DEFAULT_INBOUND_CONNECTION_LIMITS,
+  tlsHandshakeTimeoutMs: TLS_HANDSHAKE_TIMEOUT_MS
+}
 
 /** A running server. */
 export interface GrpcServer {
@@ -48,9 +71,12 @@ export const startGrpcServer = (options: {
   readonly localPeerId: PeerId
   readonly security: ServerSecurity
   readonly router: InboundRouter
+  readonly limits?: Partial<InboundTransportLimits>
 }): Effect.Effect<GrpcServer, ListenFailed, Scope.Scope> =>
   Effect.gen(function* () {
     const { router, security } = options
+    const limits = { ...DEFAULT_INBOUND_TRANSPORT_LIMITS, ...options.limits }
+    const connections = new InboundConnectionTable(limits)
     // In-flight calls run in this set: the layer's scope interrupts whatever is left.
     const fibers = yield* FiberSet.make<unknown, unknown>()
     const runFork = yield* FiberSet.runtime(fibers)<never>()
@@ -70,17 +96,21 @@ export const startGrpcServer = (options: {
       return peerId === undefined ? Either.left("client certificate carries no acceptable Ed25519 key") : Either.right(peerId)
     }
 
-    const authenticate = (call: SurfaceCall): Effect.Effect<PeerId, HandlerStatus> =>
+    const identify = (call: SurfaceCall): Effect.Effect<PeerId, HandlerStatus> =>
       security.mode === "tls"
         ? Either.match(fromCertificate(call), { onLeft: (reason) => Effect.fail(unauthenticated(reason)), onRight: Effect.succeed })
         : Effect.flatMap(Clock.currentTimeMillis, (now) => {
             const value = call.metadata.get(CALLER_TOKEN_METADATA_KEY)[0]
             const token = value instanceof Uint8Array ? value : undefined
             return Either.match(tokens.verify(token, call.getPeer(), now), {
-              onLeft: (reason) => Effect.fail(unauthenticated(reason)),
+              onLeft: (refusal) => Effect.fail(new HandlerStatus({ code: refusal.code, detail: refusal.reason })),
               onRight: Effect.succeed
             })
           })
+
+    /** The caller's PeerId; its connection is authenticated from then on (it no longer gives way). */
+    const authenticate = (call: SurfaceCall): Effect.Effect<PeerId, HandlerStatus> =>
+      Effect.tap(identify(call), () => Effect.sync(() => connections.authenticated(call.getPeer())))
 
     const statusOfExit = (exit: Exit.Exit<unknown, HandlerStatus>): Partial<grpc.StatusObject> =>
       Exit.isFailure(exit)
@@ -134,31 +164,42 @@ export const startGrpcServer = (options: {
       Effect.sync(
         () =>
           new grpc.Server({
-            "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
+            // Checked on the declared length before a message is buffered, and on the decompressed
+            // length while inflating (grpc-js stops a gzip bomb at this size): RESOURCE_EXHAUSTED.
+            // Compressed requests are accepted, not refused: our client never compresses, but refusing
+            // would need grpc-js internals (it strips `grpc-encoding` before interceptors see the
+            // metadata), and capped like this a bomb costs at most 64 KiB of inflating.
+            "grpc.max_receive_message_length": MAX_REQUEST_BYTES,
             "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
             "grpc.keepalive_time_ms": KEEPALIVE_TIME_MS,
             "grpc.keepalive_timeout_ms": KEEPALIVE_TIMEOUT_MS,
-            "grpc.max_concurrent_streams": MAX_CONCURRENT_STREAMS_PER_CONNECTION
+            "grpc.max_concurrent_streams": MAX_CONCURRENT_STREAMS_PER_CONNECTION,
+            interceptors: [callTracking(connections)]
           })
       ),
       (server) => Effect.sync(() => server.forceShutdown())
     )
 
-    const credentials =
-      security.mode === "tls"
-        ? grpc.ServerCredentials.createSsl(
-            Buffer.from(WELL_KNOWN_CA_PEM),
-            [{ private_key: Buffer.from(security.certificate.privateKeyPem), cert_chain: Buffer.from(security.certificate.certificatePem) }],
-            true // request and verify a client certificate: that is where the caller's PeerId comes from
-          )
-        : grpc.ServerCredentials.createInsecure()
-
-    const address = `${options.host.includes(":") ? `[${options.host}]` : options.host}:${options.port}`
-    const port = yield* Effect.async<number, ListenFailed>((resume) => {
-      server.bindAsync(address, credentials, (error, port) => {
-        if (error) resume(Effect.fail(new ListenFailed({ address, detail: error.message })))
-        else resume(Effect.succeed(port))
-      })
+    // We accept connections ourselves (caps, TLS handshake deadline) and inject them; grpc-js only
+    // ever sees admitted sockets, already secured in TLS mode (see listener.ts).
+    const injector = yield* Effect.acquireRelease(
+      Effect.sync(() => server.createConnectionInjector(grpc.ServerCredentials.createInsecure())),
+      (injector) => Effect.sync(() => injector.destroy())
+    )
+    const port = yield* listen({
+      host: options.host,
+      port: options.port,
+      table: connections,
+      tls:
+        security.mode === "tls"
+          ? {
+              caPem: WELL_KNOWN_CA_PEM,
+              certificatePem: security.certificate.certificatePem,
+              privateKeyPem: security.certificate.privateKeyPem,
+              handshakeTimeoutMs: limits.tlsHandshakeTimeoutMs
+            }
+          : undefined,
+      inject: (socket) => injector.injectConnection(socket)
     })
 
     const serve = (path: string, route: InboundRoute) =>
