@@ -7,7 +7,7 @@ import { describe, expect } from "@effect/vitest"
 import { Chunk, Duration, Effect, Either, Fiber, Option, Ref, Stream, type Scope } from "effect"
 import type { PeerId } from "../../../src/domain/PeerId.js"
 import { HandlerStatus, type NetworkService, type PeerEvent } from "../../../src/services/Network.js"
-import { MAX_MESSAGE_BYTES } from "../../../src/layers/network/limits.js"
+import { MAX_MESSAGE_BYTES, MAX_REQUEST_BYTES } from "../../../src/layers/network/limits.js"
 import { Big, Count, Echo, Fail, Garbage, GarbageRaw, Sink, Slow, Strict, StrictRaw, Unknown } from "./fixtures.js"
 
 /** Per-peer concurrent call limit every harness gives its nodes. */
@@ -155,13 +155,13 @@ export const networkContract = (name: string, harness: NetworkHarness): void => 
       })
     )
 
-    test("messages above 4 MiB are refused on both sides", 2, ({ nodes: [a, b], settle }) =>
+    test("requests above 64 KiB and responses above 4 MiB are refused", 2, ({ nodes: [a, b], settle }) =>
       Effect.gen(function* () {
         yield* serveAll(b!)
         yield* settle(connect(a!, b!))
-        const tooBig = yield* settle(Effect.flip(a!.call(b!.localPeerId, Sink, new Uint8Array(MAX_MESSAGE_BYTES + 1), TIMEOUT)))
-        expect(tooBig).toMatchObject({ _tag: "RequestTooLarge", bytes: MAX_MESSAGE_BYTES + 1 })
-        expect(yield* settle(a!.call(b!.localPeerId, Sink, new Uint8Array(MAX_MESSAGE_BYTES - 1_000), TIMEOUT))).toEqual({ received: MAX_MESSAGE_BYTES - 1_000 })
+        const tooBig = yield* settle(Effect.flip(a!.call(b!.localPeerId, Sink, new Uint8Array(MAX_REQUEST_BYTES + 1), TIMEOUT)))
+        expect(tooBig).toMatchObject({ _tag: "RequestTooLarge", bytes: MAX_REQUEST_BYTES + 1, limit: MAX_REQUEST_BYTES })
+        expect(yield* settle(a!.call(b!.localPeerId, Sink, new Uint8Array(MAX_REQUEST_BYTES - 100), TIMEOUT))).toEqual({ received: MAX_REQUEST_BYTES - 100 })
         const bigAnswer = yield* settle(Effect.flip(a!.call(b!.localPeerId, Big, { bytes: MAX_MESSAGE_BYTES + 1 }, TIMEOUT)))
         expect(bigAnswer).toMatchObject({ _tag: "RpcRejected", code: "INTERNAL" })
         expect((yield* settle(a!.call(b!.localPeerId, Big, { bytes: MAX_MESSAGE_BYTES }, TIMEOUT))).length).toBe(MAX_MESSAGE_BYTES)

@@ -22,7 +22,7 @@ import {
   type UnaryMethod
 } from "../../../services/Network.js"
 import { makeInboundRouter, type InboundRoute } from "../inbound.js"
-import { DEFAULT_MAX_CONCURRENT_CALLS_PER_PEER, MAX_MESSAGE_BYTES, PEER_EVENTS_CAPACITY } from "../limits.js"
+import { DEFAULT_MAX_CONCURRENT_CALLS_PER_PEER, MAX_MESSAGE_BYTES, MAX_REQUEST_BYTES, PEER_EVENTS_CAPACITY } from "../limits.js"
 import { SimNetwork, sleepUntil, type SimConnection } from "./SimNetwork.js"
 
 /** Size charged for a status-only answer (trailers). */
@@ -66,8 +66,9 @@ export const makeSimNode = (config: SimNodeConfig): Effect.Effect<NetworkService
     const encodeRequest = <Req>(peerId: PeerId, path: string, codec: Codec<Req>, request: Req) =>
       Effect.suspend(() => {
         const bytes = codec.encode(request)
-        return bytes.length > MAX_MESSAGE_BYTES
-          ? Effect.fail(new RequestTooLarge({ peerId, path, bytes: bytes.length, limit: MAX_MESSAGE_BYTES }))
+        // Requests are capped like the gRPC transport caps them; responses may use the full message limit.
+        return bytes.length > MAX_REQUEST_BYTES
+          ? Effect.fail(new RequestTooLarge({ peerId, path, bytes: bytes.length, limit: MAX_REQUEST_BYTES }))
           : Effect.succeed(bytes)
       })
 
