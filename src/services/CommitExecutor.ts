@@ -105,11 +105,26 @@ export class ExecutionOutOfOrder extends Data.TaggedError("ExecutionOutOfOrder")
   }
 }
 
+/**
+ * Another executor recorded commits in this store after this one read its watermark: two executors run
+ * over one store. The store refused this one's write (compare-and-set on the watermark), and this
+ * executor stops for good rather than record any commit a second time.
+ */
+export class ConcurrentExecutor extends Data.TaggedError("ConcurrentExecutor")<{
+  /** The watermark this executor had read (and computed its write from). */
+  readonly expected: number
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `another executor wrote to this store after watermark ${this.expected}; this executor stops (${this.detail})`
+  }
+}
+
 /** Errors of the executor's reads. */
 export type ExecutorReadError = StoreError | ExecutorStateCorrupt
 
 /** Errors of the executor, one union. */
-export type CommitExecutorError = ExecutorStateCorrupt | GenesisMismatch | ExecutionOutOfOrder
+export type CommitExecutorError = ExecutorStateCorrupt | GenesisMismatch | ExecutionOutOfOrder | ConcurrentExecutor
 
 /** The executor handle. Reads see the last durable write (never a half-executed commit). */
 export interface CommitExecutorService {
@@ -140,6 +155,8 @@ export interface CommitExecutorService {
   readonly subscribe: Effect.Effect<Stream.Stream<ExecutedCommit>, never, Scope.Scope>
   /** Waits until commit `index` is executed. */
   readonly awaitExecuted: (index: number) => Effect.Effect<void, StoreError>
+  /** Why this executor stopped for good, once it has: another executor wrote to its store. */
+  readonly halted: Effect.Effect<Option.Option<ConcurrentExecutor>>
 }
 
 /** Tag of the `CommitExecutor` service. */

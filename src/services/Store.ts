@@ -72,6 +72,13 @@ export interface CommitVote {
 export interface ExecutionWrite {
   /** The highest executed commit; never below the stored one, never above `highestSyncedCommit`. */
   readonly watermark: number
+  /**
+   * The stored watermark this write was computed from. When given, the write is refused
+   * (`ExecutorWatermarkMoved`) unless the store holds exactly it — a compare-and-set inside the write's
+   * transaction, so two executors on one store can never both record a commit. The executor always
+   * sets it; leaving it out (tests, tools) writes over whatever is stored.
+   */
+  readonly expectedWatermark?: number
   /** Keys set (applied after `deletes`, so a key in both ends up set). */
   readonly puts: ReadonlyArray<readonly [key: string, value: Uint8Array]>
   readonly deletes: ReadonlyArray<string>
@@ -100,6 +107,7 @@ export type InconsistencyReason =
   | "CommitteeConflict" // a different committee is already stored for that epoch
   | "CheckpointConflict" // the store already started from another point
   | "ExecutorWatermark" // the executor watermark would go backwards or past highestSyncedCommit
+  | "ExecutorWatermarkMoved" // the executor watermark is not the one the write was computed from (another executor wrote)
   | "InvalidExecutorKey" // empty, or longer than MAX_EXECUTOR_KEY_BYTES
   | "InvalidArgument" // a negative or fractional index, epoch or limit
 

@@ -8,11 +8,12 @@
  * executed twice, nothing skipped. A failing attempt is logged and retried from the stored watermark
  * with backoff. Closing the scope lets the write in flight finish, then stops the fiber.
  */
-import { Chunk, Effect, Either, Exit, Layer, Option, PubSub, Queue, Stream, type Scope } from "effect"
+import { Cause, Chunk, Effect, Either, Exit, Layer, Option, PubSub, Queue, Ref, Stream, type Scope } from "effect"
 import { bytesEqual } from "../../domain/bytes.js"
 import type { CommittedSubDag } from "../../domain/commit.js"
 import {
   CommitExecutor,
+  ConcurrentExecutor,
   ExecutionOutOfOrder,
   GenesisMismatch,
   type CommitExecutorService,
@@ -44,7 +45,7 @@ const initialise = (store: StoreService, genesis: ExecutorGenesis) =>
       return
     }
     if ((yield* store.executorWatermark) > 0) return yield* new GenesisMismatch({ detail: "the store has executed commits but no genesis record" })
-    yield* store.writeExecution({ watermark: 0, puts: yield* genesisPuts(genesis), deletes: [] })
+    yield* store.writeExecution({ watermark: 0, expectedWatermark: 0, puts: yield* genesisPuts(genesis), deletes: [] })
   })
 
 const transactionCount = (subDag: CommittedSubDag): number => subDag.blocks.reduce((n, b) => n + b.signed.block.transactions.length, 0)
@@ -101,7 +102,13 @@ const make = (
           }
           const plan = yield* executeBatch((key) => values.get(key), commits)
           const last = (pending[pending.length - 1] as CommittedSubDag).commitRef.index
-          yield* store.writeExecution({ watermark: last, puts: plan.puts, deletes: plan.deletes })
+          // Compare-and-set: recorded only over the watermark the batch was computed from. Another
+          // executor on this store (which the write lock does not see) makes it refuse; never a second record.
+          yield* store.writeExecution({ watermark: last, expectedWatermark: watermark, puts: plan.puts, deletes: plan.deletes }).pipe(
+            Effect.catchTag("StoreInconsistency", (error): Effect.Effect<never, StoreInconsistency | ConcurrentExecutor> =>
+              error.reason === "ExecutorWatermarkMoved" ? Effect.fail(new ConcurrentExecutor({ expected: watermark, detail: error.detail })) : Effect.fail(error)
+            )
+          )
           yield* PubSub.publishAll(notifications, plan.executed)
         })
       ).pipe(
@@ -114,13 +121,23 @@ const make = (
       yield* sync.commits(watermark + 1).pipe(Stream.runForEachChunk((chunk) => Effect.forEach(groupsOf(chunk), executeGroup, { discard: true })))
     })
 
+    const halted = yield* Ref.make(Option.none<ConcurrentExecutor>())
+
     // Supervision: every failure restarts from the stored watermark (nothing in memory to lose);
-    // the backoff grows only while no commit gets executed.
+    // the backoff grows only while no commit gets executed. Except another executor on the store:
+    // restarting would only race it again, so this one stops and says why (`halted`).
     const supervised = Effect.gen(function* () {
       let failures = 0
       for (;;) {
         const before = yield* Effect.either(store.executorWatermark)
         const exit = yield* Effect.exit(runFromWatermark)
+        const concurrent = Exit.isFailure(exit)
+          ? Option.filter(Cause.failureOption(exit.cause), (e): e is ConcurrentExecutor => e._tag === "ConcurrentExecutor")
+          : Option.none()
+        if (Option.isSome(concurrent)) {
+          yield* Ref.set(halted, concurrent)
+          return yield* Effect.logError("commit executor stopped: another executor writes to this store", concurrent.value)
+        }
         const after = yield* Effect.either(store.executorWatermark)
         const progressed = Either.isRight(before) && Either.isRight(after) && after.right > before.right
         failures = progressed ? 1 : failures + 1
@@ -162,6 +179,7 @@ const make = (
         Effect.all({ highestExecuted: store.executorWatermark, digest: computeStateDigest(store) })
       ),
       subscribe: Stream.fromPubSub(notifications, { scoped: true }),
+      halted: Ref.get(halted),
       awaitExecuted: (index) =>
         Effect.scoped(
           Effect.gen(function* () {

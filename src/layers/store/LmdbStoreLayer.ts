@@ -8,7 +8,10 @@
  * one read snapshot per call.
  *
  * Closing the layer's scope waits for pending commits and their flush, then closes the environment.
+ * One process at a time: a lock file in the directory keeps a second node off a store in use.
  */
+import { mkdirSync } from "node:fs"
+import { join } from "node:path"
 import { Effect, Either, Layer, Option, type Scope } from "effect"
 import { open, type Database, type RootDatabase } from "lmdb"
 import type { VerifiedBlock } from "../../domain/block.js"
@@ -32,6 +35,7 @@ import {
   type StoreView,
   type Tip
 } from "./plan.js"
+import { LOCK_FILE, lockStore } from "./processLock.js"
 import {
   decodeCheckpoint,
   decodeNumber,
@@ -315,9 +319,21 @@ const storeOn = (env: Env): StoreService => {
   }
 }
 
-/** An LMDB Store at `path` (a directory, created if needed), open for the life of the scope. */
-export const makeLmdbStore = (path: string): Effect.Effect<StoreService, StoreError, Scope.Scope> =>
-  Effect.map(Effect.acquireRelease(openEnv(path), closeEnv), storeOn)
+const makeDirectory = (path: string): Effect.Effect<void, StoreError> =>
+  Effect.try({ try: () => void mkdirSync(path, { recursive: true }), catch: (cause) => toStoreError("open", cause) })
 
-/** The LMDB Store as a layer; closing its scope flushes and closes the environment. */
+/**
+ * An LMDB Store at `path` (a directory, created if needed), open for the life of the scope — and by
+ * this process alone: a second opener, in this process or another, fails with a StoreError naming the
+ * holder's pid (processLock.ts). The lock is taken before the environment opens and released after it
+ * closes (scope finalizers run in reverse).
+ */
+export const makeLmdbStore = (path: string): Effect.Effect<StoreService, StoreError, Scope.Scope> =>
+  Effect.gen(function* () {
+    yield* makeDirectory(path)
+    yield* lockStore(path, join(path, LOCK_FILE))
+    return storeOn(yield* Effect.acquireRelease(openEnv(path), closeEnv))
+  })
+
+/** The LMDB Store as a layer; closing its scope flushes and closes the environment, then releases the lock. */
 export const LmdbStoreLayer = (path: string): Layer.Layer<Store, StoreError> => Layer.scoped(Store, makeLmdbStore(path))

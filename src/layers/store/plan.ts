@@ -234,10 +234,13 @@ export const executorKeyBytes = (key: string): Either.Either<Uint8Array, StoreIn
     : Either.right(bytes)
 }
 
-/** Checks an executor write: keys valid, watermark not backwards and not beyond what is synced. */
+/** Checks an executor write: computed from the stored watermark (when it says), keys valid, watermark not backwards and not beyond what is synced. */
 export const planExecution = (view: StoreView, write: ExecutionWrite): Either.Either<ExecutionWrite, StoreInconsistency> => {
   const current = view.executorWatermark()
   const synced = view.tip().index
+  // Checked first: a write computed from another watermark must never land, even where it would fit.
+  if (write.expectedWatermark !== undefined && write.expectedWatermark !== current)
+    return refuse("ExecutorWatermarkMoved", `computed from executor watermark ${write.expectedWatermark}, but the store holds ${current}`)
   if (!Number.isSafeInteger(write.watermark) || write.watermark < current || write.watermark > synced)
     return refuse("ExecutorWatermark", `watermark ${write.watermark}: stored ${current}, highest synced ${synced}`)
   for (const key of [...write.deletes, ...write.puts.map(([key]) => key)]) {

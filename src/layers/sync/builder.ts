@@ -8,7 +8,7 @@ import { Effect, Option, PubSub, Queue, Ref, type Scope } from "effect"
 import type { CommittedSubDag } from "../../domain/commit.js"
 import type { PeerId } from "../../domain/PeerId.js"
 import { Network, type NetworkService } from "../../services/Network.js"
-import { PeerManager, type PeerManagerService } from "../../services/PeerManager.js"
+import { PeerManager, type Offence, type PeerManagerService } from "../../services/PeerManager.js"
 import { Store, type StoreService, type TrustedCheckpoint } from "../../services/Store.js"
 import { Verifier, type CommitteeInvalid, type VerifierService } from "../../services/Verifier.js"
 import { makeCertifiedTip, type CertifiedTip } from "./certifiedTip.js"
@@ -47,8 +47,11 @@ export interface SyncRuntime {
   readonly scope: Scope.Scope
   /** The peer ledger: sync reports offences to it, and follows the bans it decides. */
   readonly peers: PeerManagerService
-  /** Tells the peer ledger that a peer served provably bad data (it bans it: one ban for sync and discovery). */
-  readonly reportOffence: (peer: PeerId, detail: string) => Effect.Effect<void>
+  /**
+   * Tells the peer ledger about an offence: provably bad data (`InvalidData`: it bans at once — one ban
+   * for sync and discovery) or a claim it refused to serve (`ProtocolViolation`: a decaying penalty).
+   */
+  readonly reportOffence: (peer: PeerId, offence: Offence, detail: string) => Effect.Effect<void>
 }
 
 /** The shared state of a sync layer, in the current scope. */
@@ -93,6 +96,6 @@ export const buildSync = (config: SyncConfig): Effect.Effect<SyncRuntime, Commit
       deliveryLock: yield* Effect.makeSemaphore(1),
       scope: yield* Effect.scope,
       peers,
-      reportOffence: (peer, detail) => peers.reportOffence(peer, "InvalidData", detail)
+      reportOffence: (peer, offence, detail) => peers.reportOffence(peer, offence, detail)
     }
   })

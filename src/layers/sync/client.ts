@@ -29,8 +29,19 @@ export interface SyncClientDeps {
 }
 
 /** A protocol violation (undecodable or oversized answer) is the peer's fault; other call errors may not be. */
+/**
+ * Statuses an honest server answers with when it cannot serve right now: its load shedding (rate,
+ * in-flight limits), a storage failure or a deadline cut (UNAVAILABLE), and calls ended on our side.
+ * Any other error status is the peer refusing to serve what it claimed.
+ */
+const HONEST_REFUSALS: ReadonlySet<string> = new Set(["RESOURCE_EXHAUSTED", "UNAVAILABLE", "CANCELLED", "DEADLINE_EXCEEDED"])
+
 const blame = (error: CallError): CommitsOutcome =>
-  error._tag === "ProtocolViolation" ? { _tag: "Invalid", detail: error.message } : { _tag: "Failed", detail: error.message }
+  error._tag === "ProtocolViolation"
+    ? { _tag: "Invalid", detail: error.message }
+    : error._tag === "RpcRejected" && !HONEST_REFUSALS.has(error.code)
+      ? { _tag: "Failed", detail: error.message, refused: true }
+      : { _tag: "Failed", detail: error.message }
 
 /** Blocks streamed for a FetchBlocks request, matched to it by digest (each hashed once, here). */
 export interface StreamedBlocks {

@@ -67,3 +67,29 @@ export const DELIVERY_RETRY_MS = 1_000
 export const HEIGHT_POLL_CONCURRENCY = 8
 /** Peers told about a new certified commit at once. */
 export const PUSH_CONCURRENCY = 8
+/**
+ * Entries of the sync peer table kept at most (claims, proofs, counters per peer). Above the inbound
+ * connection cap (512) plus the outbound target, so connected peers never compete for a place; what the
+ * cap bounds is churn — peers that connected once, claimed, and left. An entry is ~100 bytes.
+ */
+export const MAX_SYNC_PEERS = 1_024
+/**
+ * A disconnected peer's entry is dropped after this long (unless a request to it is still in flight or
+ * its ban runs). A minute covers a flapping link or a restart (the peer keeps what it proved and its
+ * counters), while a peer gone longer re-announces its heights when it comes back anyway.
+ */
+export const GONE_PEER_RETENTION_MS = 60_000
+/**
+ * Failed commit fetches above what a peer has proven (its claim going unserved, no answer in between)
+ * after which its claim is discarded: it stops steering the target and the ranges beyond the others'
+ * claims. Three: a single lost call or a backoff-spaced retry is not enough; at 0.5 + 1 + 2 s of backoff
+ * a claim nobody serves is gone within seconds. An honest peer's next height answer restores it.
+ */
+export const CLAIM_FAILURES_TO_DISCARD = 3
+/**
+ * When every one of those failures was an error answer (the peer is there, and refuses to serve what it
+ * claimed), the claim is an offence reported to the peer ledger, and its claims above what it proved
+ * are ignored this long — so it cannot re-claim on the next height poll and steer again. The ledger's
+ * penalty decays; a peer that keeps doing it is banned there.
+ */
+export const CLAIM_QUARANTINE_MS = 60_000

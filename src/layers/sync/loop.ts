@@ -29,7 +29,8 @@ export const startLoop = (rt: SyncRuntime, delivery: Delivery): Effect.Effect<vo
       for (const command of scheduled.commands) {
         yield* Effect.forkIn(command._tag === "Deliver" ? delivery.deliver(command) : runFetch(rt, command), rt.scope)
       }
-      for (const offence of found.offences) yield* Effect.zipRight(recordOffence(offence), rt.reportOffence(offence.peer, `${offence.reason}: ${offence.detail}`))
+      for (const offence of found.offences)
+        yield* Effect.zipRight(recordOffence(offence), rt.reportOffence(offence.peer, offence.offence, `${offence.reason}: ${offence.detail}`))
     })
 
     yield* iteration.pipe(

@@ -1,4 +1,4 @@
-/** What state sync counts: commits and blocks delivered, and each offence found by the plan (by reason). */
+/** What state sync counts: commits and blocks delivered, and each invalid-data offence found by the plan (by reason). */
 import { Effect, Metric } from "effect"
 import type { CommittedSubDag } from "../../domain/commit.js"
 import { blocksSyncedTotal, commitsSyncedTotal, recordInvalidData } from "../metrics/definitions.js"
@@ -11,6 +11,8 @@ export const recordDelivered = (subDags: ReadonlyArray<CommittedSubDag>): Effect
     Metric.incrementBy(blocksSyncedTotal, subDags.reduce((n, s) => n + s.blocks.length, 0))
   )
 
-/** Counts an offence and logs it (the peer ledger is told separately). */
+/** Counts an offence of invalid data and logs any offence (the peer ledger is told separately). */
 export const recordOffence = ({ detail, peer, reason }: SyncOffence): Effect.Effect<void> =>
-  Effect.zipRight(recordInvalidData(reason), Effect.logWarning(`peer ${peer.slice(0, 8)} banned by sync (${reason}): ${detail}`))
+  reason === "unserved_claim"
+    ? Effect.logWarning(`peer ${peer.slice(0, 8)} reported by sync (${reason}): ${detail}`)
+    : Effect.zipRight(recordInvalidData(reason), Effect.logWarning(`peer ${peer.slice(0, 8)} banned by sync (${reason}): ${detail}`))

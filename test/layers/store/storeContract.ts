@@ -385,4 +385,25 @@ export const storeContract = (label: string, fresh: () => Layer.Layer<Store, Sto
           expect(yield* store.executorWatermark).toBe(3)
         })
       ))
+
+    it.effect("executor watermark compare-and-set: a write computed from another watermark is refused, even where it would fit", () =>
+      run(
+        Effect.gen(function* () {
+          const store = yield* genesisThen(5)
+          const bytes = (...b: ReadonlyArray<number>) => Uint8Array.from(b)
+          yield* store.writeExecution({ watermark: 2, expectedWatermark: 0, puts: [["a", bytes(1)]], deletes: [] })
+          // A second executor that also read 0 and executed 1..4: moving forward, but over a watermark it did not read.
+          expect(yield* refusal(store.writeExecution({ watermark: 4, expectedWatermark: 0, puts: [["a", bytes(2)]], deletes: [] }))).toBe(
+            "ExecutorWatermarkMoved"
+          )
+          // Same watermark, different base: still refused (it would re-record commits 1..2).
+          expect(yield* refusal(store.writeExecution({ watermark: 2, expectedWatermark: 0, puts: [["a", bytes(3)]], deletes: [] }))).toBe(
+            "ExecutorWatermarkMoved"
+          )
+          expect(yield* store.executorWatermark).toBe(2)
+          expect(Option.getOrThrow(yield* store.executorState("a"))).toEqual(bytes(1))
+          yield* store.writeExecution({ watermark: 4, expectedWatermark: 2, puts: [["a", bytes(4)]], deletes: [] })
+          expect(yield* store.executorWatermark).toBe(4)
+        })
+      ))
   })

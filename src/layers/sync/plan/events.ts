@@ -4,9 +4,9 @@
  * each one is. Workers never touch the plan: they report one of these and the loop applies it.
  */
 import type { PeerId } from "../../../domain/PeerId.js"
-import { onPeerBanned, onPeerGone, onPeerHeights, onPeerPushed } from "./peers.js"
+import { boundPeers, onPeerBanned, onPeerGone, onPeerHeights, onPeerPushed, prunePeers } from "./peers.js"
 import { onBlocksOutcome, onCommitsOutcome, onDelivered, onDeliveryFailed, onDeliveryRefused, onWatermarkAdvanced } from "./ranges.js"
-import type { BlocksOutcome, CommitsOutcome, SyncPlan } from "./types.js"
+import { defaultPeerTableLimits, type BlocksOutcome, type CommitsOutcome, type PeerTableLimits, type SyncPlan } from "./types.js"
 
 /** Where the store stands after a write (what a delivery or the validator path reports). */
 export interface StoreAdvance {
@@ -16,6 +16,7 @@ export interface StoreAdvance {
 
 export type SyncEvent =
   | { readonly _tag: "Heights"; readonly peer: PeerId; readonly highest: number; readonly lowest: number }
+  /** A PushCommit hint, with the caller's PeerId: taken only from a peer sync knows as connected. */
   | { readonly _tag: "Pushed"; readonly peer: PeerId; readonly index: number }
   | { readonly _tag: "PeerGone"; readonly peer: PeerId }
   /** The peer ledger banned a peer until `untilMs`. */
@@ -30,17 +31,21 @@ export type SyncEvent =
   | { readonly _tag: "DeliveryFailed"; readonly rangeId: number; readonly retryMs: number }
   /** The store moved without this loop (the validator path, or a delivery found it moved). */
   | { readonly _tag: "StoreMoved"; readonly rangeId?: number; readonly watermarks: StoreAdvance }
+  /** Time passes: backoffs expire, and entries of peers gone long enough are dropped. */
   | { readonly _tag: "Tick" }
 
-/** The plan after `event` at `now`. */
-export const applyEvent = (plan: SyncPlan, event: SyncEvent, now: number): SyncPlan => {
+/** The plan after `event` at `now`, its peer table within `limits`. */
+export const applyEvent = (plan: SyncPlan, event: SyncEvent, now: number, limits: PeerTableLimits = defaultPeerTableLimits): SyncPlan =>
+  boundPeers(transition(plan, event, now, limits), now, limits)
+
+const transition = (plan: SyncPlan, event: SyncEvent, now: number, limits: PeerTableLimits): SyncPlan => {
   switch (event._tag) {
     case "Heights":
       return onPeerHeights(plan, event.peer, event.highest, event.lowest, now)
     case "Pushed":
       return onPeerPushed(plan, event.peer, event.index, now)
     case "PeerGone":
-      return onPeerGone(plan, event.peer)
+      return onPeerGone(plan, event.peer, now)
     case "PeerBanned":
       return onPeerBanned(plan, event.peer, event.untilMs)
     case "Commits":
@@ -58,6 +63,6 @@ export const applyEvent = (plan: SyncPlan, event: SyncEvent, now: number): SyncP
       return event.rangeId !== undefined && moved.delivering === event.rangeId ? { ...moved, delivering: 0 } : moved
     }
     case "Tick":
-      return plan
+      return prunePeers(plan, now, limits)
   }
 }

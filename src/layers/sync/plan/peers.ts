@@ -1,15 +1,30 @@
 /**
  * Sync's view of peers, as pure transitions of the plan: their claims (hints), what they have proven
- * (facts), requests in flight, short backoffs after failures, and bans after provable lies — each ban
- * recorded as an offence that the loop reports to the peer ledger. Also which peer gets the next request.
+ * (facts), whether they are connected, requests in flight, short backoffs after failures, claims
+ * discarded when nobody is served them, and bans after provable lies — each ban or refused claim
+ * recorded as an offence that the loop reports to the peer ledger. Also which peer gets the next request,
+ * and the table's bounds (entries of peers gone for a while are dropped, and there is a cap).
  */
 import type { PeerId } from "../../../domain/PeerId.js"
-import type { InvalidDataReason } from "../../metrics/definitions.js"
 import { BAN_DURATION_MS } from "../../peers/policy.js"
-import { BACKOFF_BASE_MS, BACKOFF_MAX_MS } from "../constants.js"
-import type { SyncOffence, SyncPeer, SyncPlan, SyncPlanConfig } from "./types.js"
+import { BACKOFF_BASE_MS, BACKOFF_MAX_MS, CLAIM_FAILURES_TO_DISCARD, CLAIM_QUARANTINE_MS } from "../constants.js"
+import type { PeerTableLimits, SyncOffence, SyncOffenceReason, SyncPeer, SyncPlan, SyncPlanConfig } from "./types.js"
 
-const noClaim: SyncPeer = { highest: -1, proven: 0, lowest: 0, inflight: 0, failures: 0, backoffUntil: 0, bannedUntil: 0 }
+/** A peer sync knows nothing of: no claim, not connected (an entry made by a late result is dropped soon). */
+const noClaim: SyncPeer = {
+  highest: -1,
+  proven: 0,
+  lowest: 0,
+  inflight: 0,
+  failures: 0,
+  backoffUntil: 0,
+  bannedUntil: 0,
+  connected: false,
+  goneAt: 0,
+  claimFailures: 0,
+  claimRefusals: 0,
+  claimIgnoredUntil: 0
+}
 
 export const updatePeer = (plan: SyncPlan, peer: PeerId, f: (p: SyncPeer) => SyncPeer): SyncPlan => {
   const peers = new Map(plan.peers)
@@ -20,25 +35,34 @@ export const updatePeer = (plan: SyncPlan, peer: PeerId, f: (p: SyncPeer) => Syn
 /** Whether the peer is banned at `now`. */
 export const isBanned = (peer: SyncPeer | undefined, now: number): boolean => peer !== undefined && peer.bannedUntil > now
 
-/** A peer reported its heights (GetCommitAvailability). Claims of banned peers are ignored. */
+/** The claim a peer may hold at `now`: none above what it proved while its last refused claim is ignored. */
+const admitClaim = (p: SyncPeer, claim: number, now: number): number => (p.claimIgnoredUntil > now ? Math.min(claim, p.proven) : claim)
+
+/**
+ * A peer reported its heights (GetCommitAvailability). It answered, so it is connected (sync asks on
+ * connect and polls connected peers). Claims of banned peers are ignored.
+ */
 export const onPeerHeights = (plan: SyncPlan, peer: PeerId, highest: number, lowest: number, now: number): SyncPlan => {
   if (isBanned(plan.peers.get(peer), now)) return plan
-  return updatePeer(plan, peer, (p) => ({ ...p, highest, lowest }))
+  return updatePeer(plan, peer, (p) => ({ ...p, highest: admitClaim(p, highest, now), lowest, connected: true, goneAt: 0 }))
 }
 
-/** A peer pushed a new commit index (PushCommit): it can only raise its claim. */
+/**
+ * A peer pushed a new commit index (PushCommit): it can only raise its claim, and only while it is
+ * connected — a hint queued before a disconnect, or sent by a peer sync does not follow, changes nothing.
+ */
 export const onPeerPushed = (plan: SyncPlan, peer: PeerId, index: number, now: number): SyncPlan => {
   const current = plan.peers.get(peer)
-  if (current === undefined || isBanned(current, now)) return plan
-  return updatePeer(plan, peer, (p) => ({ ...p, highest: Math.max(p.highest, index) }))
+  if (current === undefined || !current.connected || isBanned(current, now)) return plan
+  return updatePeer(plan, peer, (p) => ({ ...p, highest: Math.max(p.highest, admitClaim(p, index, now)) }))
 }
 
-/** A peer disconnected: its claims go; its in-flight requests fail on their own. */
-export const onPeerGone = (plan: SyncPlan, peer: PeerId): SyncPlan => {
+/** A peer disconnected: its claims go; its in-flight requests fail on their own; its entry is dropped later (`prunePeers`). */
+export const onPeerGone = (plan: SyncPlan, peer: PeerId, now: number): SyncPlan => {
   const current = plan.peers.get(peer)
   if (current === undefined) return plan
-  // Keep the entry while requests are in flight or a ban runs, so counters and bans stay right.
-  return updatePeer(plan, peer, (p) => ({ ...p, highest: -1 }))
+  // Keep the entry for a while (and while requests are in flight or a ban runs), so counters and bans stay right.
+  return updatePeer(plan, peer, (p) => ({ ...p, highest: -1, connected: false, goneAt: now }))
 }
 
 export const succeeded = (plan: SyncPlan, peer: PeerId): SyncPlan =>
@@ -71,10 +95,10 @@ export const onPeerBanned = (plan: SyncPlan, peer: PeerId, untilMs: number): Syn
 export const banPeer = (plan: SyncPlan, peer: PeerId, now: number): SyncPlan =>
   updatePeer(plan, peer, (p) => ({ ...p, highest: -1, bannedUntil: now + BAN_DURATION_MS }))
 
-/** Records an offence for the loop to report. */
-export const offence = (plan: SyncPlan, peer: PeerId, reason: InvalidDataReason, detail: string): SyncPlan => ({
+/** Records an offence for the loop to report: invalid data unless said otherwise (an unserved claim). */
+export const offence = (plan: SyncPlan, peer: PeerId, reason: SyncOffenceReason, detail: string): SyncPlan => ({
   ...plan,
-  offences: [...plan.offences, { peer, reason, detail }]
+  offences: [...plan.offences, { peer, offence: reason === "unserved_claim" ? "ProtocolViolation" : "InvalidData", reason, detail }]
 })
 
 /** The offences recorded since the last call, and the plan without them. */
@@ -87,7 +111,40 @@ export const takeOffences = (plan: SyncPlan): { readonly plan: SyncPlan; readonl
  * `start` until it claims again.
  */
 export const notYet = (plan: SyncPlan, peer: PeerId, start: number, now: number): SyncPlan =>
-  updatePeer(failed(plan, peer, now), peer, (p) => ({ ...p, highest: Math.min(p.highest, start - 1) }))
+  // An honest answer about its claim: the unserved-claim count starts again.
+  updatePeer(failed(plan, peer, now), peer, (p) => ({ ...p, highest: Math.min(p.highest, start - 1), claimFailures: 0, claimRefusals: 0 }))
+
+/** It served commits up to `index`, verified: a fact, and its claim is being served. */
+export const proved = (plan: SyncPlan, peer: PeerId, index: number): SyncPlan =>
+  updatePeer(succeeded(plan, peer), peer, (p) => (index > p.proven ? { ...p, proven: index, claimFailures: 0, claimRefusals: 0 } : p))
+
+/**
+ * A commit fetch from `start` failed (`refused`: the peer answered with an error). At or below what it
+ * proved, that is an ordinary failure: a backoff. Above it, it is the peer's *claim* going unserved;
+ * after CLAIM_FAILURES_TO_DISCARD of those in a row the claim is discarded — down to what it proved —
+ * so that it no longer steers the target. Slowness never costs more than that (its next height answer
+ * restores the claim). If every one of them was a refusal, it is there and will not serve what it
+ * claimed: an offence for the ledger, and its claims above what it proved are ignored for a while.
+ */
+export const claimUnserved = (plan: SyncPlan, peer: PeerId, start: number, refused: boolean, now: number): SyncPlan => {
+  const next = failed(plan, peer, now)
+  const p = next.peers.get(peer)
+  if (p === undefined || start <= p.proven || p.highest < start) return next
+  const claimFailures = p.claimFailures + 1
+  const claimRefusals = p.claimRefusals + (refused ? 1 : 0)
+  if (claimFailures < CLAIM_FAILURES_TO_DISCARD) return updatePeer(next, peer, (q) => ({ ...q, claimFailures, claimRefusals }))
+  const wasRefused = claimRefusals >= claimFailures
+  const discarded = updatePeer(next, peer, (q) => ({
+    ...q,
+    highest: Math.min(q.highest, q.proven),
+    claimFailures: 0,
+    claimRefusals: 0,
+    claimIgnoredUntil: wasRefused ? now + CLAIM_QUARANTINE_MS : q.claimIgnoredUntil
+  }))
+  if (!wasRefused) return discarded
+  const detail = `claimed commit ${p.highest} and refused ${claimFailures} requests from commit ${start} after proving only commit ${p.proven}`
+  return offence(discarded, peer, "unserved_claim", detail)
+}
 
 /** The highest commit any usable peer claims (the sync target). */
 export const targetHeight = (plan: SyncPlan, now: number): number => {
@@ -110,3 +167,44 @@ export const pickPeer = (plan: SyncPlan, index: number, now: number, config: Syn
 
 export const reserve = (plan: SyncPlan, peer: PeerId): SyncPlan => updatePeer(plan, peer, (p) => ({ ...p, inflight: p.inflight + 1 }))
 
+// --- the table's bounds ---------------------------------------------------------------------------
+
+/** Whether an entry may be dropped at all: a request in flight still has to settle its counters. */
+const droppable = (p: SyncPeer): boolean => p.inflight === 0
+
+/**
+ * Drops the entries of peers gone longer than `goneRetentionMs` — what they claimed went when they left,
+ * and what they proved is stale — unless a request to one is in flight or its ban runs (the plan must
+ * not take a banned peer's claims; the ledger's own ban outlives the entry). Run on every tick.
+ */
+export const prunePeers = (plan: SyncPlan, now: number, limits: PeerTableLimits): SyncPlan => {
+  let peers: Map<PeerId, SyncPeer> | undefined
+  for (const [id, p] of plan.peers)
+    if (!p.connected && droppable(p) && !isBanned(p, now) && now - p.goneAt >= limits.goneRetentionMs) {
+      peers ??= new Map(plan.peers)
+      peers.delete(id)
+    }
+  return peers === undefined ? plan : { ...plan, peers }
+}
+
+/** Eviction order under the cap: the least useful entries first. */
+const evictionRank = (p: SyncPeer, now: number): number => (p.connected ? (isBanned(p, now) ? 2 : 3) : isBanned(p, now) ? 1 : 0)
+
+/**
+ * Keeps the table within `maxPeers` whatever churn of identities it sees: over it, entries go in the
+ * order gone peers (longest gone first), gone banned ones (ban ending first), connected banned ones,
+ * then connected ones with the lowest claim (a peer the poll still reaches is re-added by its next
+ * answer, so no claim is lost for long). Entries with a request in flight stay, so the table exceeds
+ * the cap by at most the requests in flight. Run after every event.
+ */
+export const boundPeers = (plan: SyncPlan, now: number, limits: PeerTableLimits): SyncPlan => {
+  const excess = plan.peers.size - limits.maxPeers
+  if (excess <= 0) return plan
+  const victims = [...plan.peers.entries()]
+    .filter(([, p]) => droppable(p))
+    .sort(([, a], [, b]) => evictionRank(a, now) - evictionRank(b, now) || a.goneAt - b.goneAt || a.bannedUntil - b.bannedUntil || a.highest - b.highest)
+    .slice(0, excess)
+  const peers = new Map(plan.peers)
+  for (const [id] of victims) peers.delete(id)
+  return { ...plan, peers }
+}

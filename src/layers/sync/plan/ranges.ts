@@ -8,7 +8,7 @@ import type { VerifiedCommit } from "../../../domain/commit.js"
 import type { PeerId } from "../../../domain/PeerId.js"
 import { blockRefKey, type BlockRef } from "../../../domain/refs.js"
 import { BACKOFF_BASE_MS } from "../constants.js"
-import { banned, banPeer, failed, notYet, offence, succeeded, updatePeer } from "./peers.js"
+import { banned, banPeer, claimUnserved, failed, notYet, offence, proved, succeeded, targetHeight, updatePeer } from "./peers.js"
 import type { BlocksOutcome, CommitsOutcome, Range, RangeStatus, SyncPlan } from "./types.js"
 
 /** The last verified commit of a range, once its commits are verified. */
@@ -101,7 +101,7 @@ export const onCommitsOutcome = (plan: SyncPlan, rangeId: number, peer: PeerId, 
     case "Verified": {
       const blocks = outcome.commits.reduce((n, c) => n + c.commit.blocks.length, 0)
       const last = outcome.commits[outcome.commits.length - 1]
-      const proven = updatePeer(succeeded(plan, peer), peer, (p) => ({ ...p, proven: Math.max(p.proven, last?.commit.index ?? 0) }))
+      const proven = proved(plan, peer, last?.commit.index ?? 0)
       const next = { ...proven, blocksPerCommit: Math.max(plan.blocksPerCommit, Math.ceil(blocks / Math.max(1, outcome.commits.length))) }
       if (!current || range === undefined) return next
       const coveredEnd = last === undefined ? range.start - 1 : last.commit.index
@@ -125,17 +125,30 @@ export const onCommitsOutcome = (plan: SyncPlan, rangeId: number, peer: PeerId, 
         outcome.start <= proven
           ? offence(banned(plan, peer, now), peer, "withheld_commits", `served nothing from commit ${outcome.start} after proving commit ${proven}`)
           : notYet(plan, peer, outcome.start, now)
-      return current ? replaceRange(next, rangeId, (r) => [{ ...r, status: queued }]) : next
+      return dropUnclaimedRanges(current ? replaceRange(next, rangeId, (r) => [{ ...r, status: queued }]) : next, now)
     }
     case "Failed": {
-      const next = failed(plan, peer, now)
-      return current ? replaceRange(next, rangeId, (r) => [{ ...r, status: queued }]) : next
+      // Only a fetch still current says which commits went unserved; a late answer is an ordinary failure.
+      const next = current && range !== undefined ? claimUnserved(plan, peer, range.start, outcome.refused === true, now) : failed(plan, peer, now)
+      return dropUnclaimedRanges(current ? replaceRange(next, rangeId, (r) => [{ ...r, status: queued }]) : next, now)
     }
     case "Invalid": {
       const next = offence(banned(plan, peer, now), peer, "invalid_commits", outcome.detail)
       return current ? replaceRange(next, rangeId, (r) => [{ ...r, status: queued }]) : next
     }
   }
+}
+
+/**
+ * Queued ranges at the end of the window that no usable peer's claim reaches any more (a claim that was
+ * discarded or lowered had opened them) are closed: a claim nobody serves must not keep holding window
+ * slots and block budget. `schedule` opens them again when a claim reaches them.
+ */
+export const dropUnclaimedRanges = (plan: SyncPlan, now: number): SyncPlan => {
+  const target = targetHeight(plan, now)
+  let keep = plan.ranges.length
+  while (keep > 0 && plan.ranges[keep - 1]!.status._tag === "Queued" && plan.ranges[keep - 1]!.start > target) keep--
+  return keep === plan.ranges.length ? plan : { ...plan, ranges: plan.ranges.slice(0, keep) }
 }
 
 /** A block chunk fetch ended: keep what verified, request the rest again, penalise as deserved. */

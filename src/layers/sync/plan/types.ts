@@ -11,8 +11,16 @@ import type { VerifiedBlock } from "../../../domain/block.js"
 import type { VerifiedCommit } from "../../../domain/commit.js"
 import type { PeerId } from "../../../domain/PeerId.js"
 import type { BlockRef } from "../../../domain/refs.js"
+import type { Offence } from "../../../services/PeerManager.js"
 import type { InvalidDataReason } from "../../metrics/definitions.js"
-import { DEFAULT_BLOCK_CHUNKS_IN_FLIGHT, DEFAULT_MAX_BLOCKS_HELD, DEFAULT_RANGE_WINDOW, MAX_REQUESTS_PER_PEER } from "../constants.js"
+import {
+  DEFAULT_BLOCK_CHUNKS_IN_FLIGHT,
+  DEFAULT_MAX_BLOCKS_HELD,
+  DEFAULT_RANGE_WINDOW,
+  GONE_PEER_RETENTION_MS,
+  MAX_REQUESTS_PER_PEER,
+  MAX_SYNC_PEERS
+} from "../constants.js"
 
 /**
  * What we believe about a peer, for sync. Claims are hints; what a peer has *proven* (served with a
@@ -32,14 +40,46 @@ export interface SyncPeer {
   readonly failures: number
   readonly backoffUntil: number
   readonly bannedUntil: number
+  /**
+   * Connected, as far as sync follows it: a height answer (asked on connect and by the poll) sets it,
+   * a disconnect clears it. Only a connected peer's PushCommit hint is taken.
+   */
+  readonly connected: boolean
+  /** When it disconnected (0: connected, or never seen connected); entries gone long enough are dropped. */
+  readonly goneAt: number
+  /** Failed commit fetches above `proven` since it last proved more or said "not yet": its claim going unserved. */
+  readonly claimFailures: number
+  /** How many of those were error answers (it replied, refusing), not timeouts or a lost connection. */
+  readonly claimRefusals: number
+  /** Its claims above `proven` are ignored until then (its last claim was refused, not served). */
+  readonly claimIgnoredUntil: number
 }
 
-/** A peer did something only a liar or a forger does: sync bans it and reports it to the peer ledger. */
+/** Why sync reports a peer: data only a liar or a forger sends, or a claim it refused to serve. */
+export type SyncOffenceReason = InvalidDataReason | "unserved_claim"
+
+/**
+ * A peer did something an honest node does not: sync reports it to the peer ledger. Invalid data is
+ * banned at once (provisionally here, for good by the ledger); an unserved claim is charged a decaying
+ * penalty there, so only a peer that keeps doing it is banned.
+ */
 export interface SyncOffence {
   readonly peer: PeerId
-  readonly reason: InvalidDataReason
+  readonly offence: Extract<Offence, "InvalidData" | "ProtocolViolation">
+  readonly reason: SyncOffenceReason
   readonly detail: string
 }
+
+/** Bounds of the sync peer table (from constants; tests use small ones). */
+export interface PeerTableLimits {
+  /** Entries kept at most; entries with a request in flight are never dropped. */
+  readonly maxPeers: number
+  /** A disconnected peer's entry is dropped after this long (unless its ban runs or a request is in flight). */
+  readonly goneRetentionMs: number
+}
+
+/** The default bounds. */
+export const defaultPeerTableLimits: PeerTableLimits = { maxPeers: MAX_SYNC_PEERS, goneRetentionMs: GONE_PEER_RETENTION_MS }
 
 /** A response whose commits are of an epoch whose committee is not installed yet. */
 export interface HeldCommits {
@@ -155,8 +195,12 @@ export type CommitsOutcome =
   | { readonly _tag: "NeedsCommittee"; readonly held: HeldCommits }
   /** The peer answered with no commit from `start`: a lie if it had proven `start`, else "not yet". */
   | { readonly _tag: "Empty"; readonly start: number }
-  /** Timeout, unreachable, or an error status: not proof of malice. */
-  | { readonly _tag: "Failed"; readonly detail: string }
+  /**
+   * Timeout, unreachable, or an error status: not proof of malice. `refused`: the peer answered with an
+   * error status that an honest server does not give for data it holds (not a timeout, a lost
+   * connection, or load shedding) — repeated for a claim, it counts as an unserved claim.
+   */
+  | { readonly _tag: "Failed"; readonly detail: string; readonly refused?: boolean }
   /** The peer served data that does not verify. */
   | { readonly _tag: "Invalid"; readonly detail: string }
 
