@@ -4,27 +4,104 @@
  * Each registered bench returns the fields of its one-line JSON report (`--json`, for scripts and CI)
  * and the rows of its readable table. To add a bench, add an entry to `BENCHES`.
  */
+import { ATTACK_NAMES, isAttackName } from "../../testkit/adversary/attack.js"
+import { runAdversaryBench } from "./adversary.js"
 import { runCryptoBench } from "./crypto.js"
-import { runDiscoveryBench } from "./discovery.js"
+import { discoveryBenchOptions, runDiscoveryBench } from "./discovery.js"
 import { runNetworkBench } from "./network.js"
 import { runSyncBench, SYNC_PROFILES, type SyncProfile } from "./sync.js"
 
+/** A value of a bench's JSON report (nested for benches that report one entry per scenario). */
+export type BenchJsonValue = number | string | boolean | null | ReadonlyArray<BenchJsonValue> | { readonly [key: string]: BenchJsonValue }
+
 /** One bench's output: the JSON fields (in order) and a readable table. */
 export interface BenchReport {
-  readonly json: Readonly<Record<string, number | string | null>>
+  readonly json: Readonly<Record<string, BenchJsonValue>>
   readonly table: ReadonlyArray<readonly [label: string, value: number | null, unit: string]>
 }
 
 /** The registered benches, by CLI name. */
 export const BENCHES: Readonly<Record<string, (argv: ReadonlyArray<string>) => Promise<BenchReport>>> = {
-  discovery: async () => {
-    const r = await runDiscoveryBench()
+  adversary: async (argv) => {
+    // `--attack <name>` (repeatable, or comma-separated; default all), `--seconds N` per attack (default 10),
+    // `--settle N` seconds after each, `--commits N` the victim holds, `--scale F` of each attack (1 = full),
+    // `--keep` keeps the temp dir (stores, logs).
+    const values = (name: string) => argv.flatMap((arg, i) => (arg === name && argv[i + 1] !== undefined ? argv[i + 1]!.split(",") : []))
+    const number = (name: string) => {
+      const [value] = values(name)
+      return value === undefined ? undefined : Number(value)
+    }
+    const attacks = values("--attack")
+    const unknown = attacks.filter((a) => !isAttackName(a))
+    if (unknown.length > 0) throw new RangeError(`--attack must be one of ${ATTACK_NAMES.join(", ")}, got ${unknown.join(", ")}`)
+    const seconds = number("--seconds")
+    const settle = number("--settle")
+    const commits = number("--commits")
+    const scale = number("--scale")
+    const r = await runAdversaryBench({
+      ...(attacks.length > 0 ? { attacks: ATTACK_NAMES.filter((a) => attacks.includes(a)) } : {}),
+      ...(seconds !== undefined ? { seconds } : {}),
+      ...(settle !== undefined ? { settleSeconds: settle } : {}),
+      ...(commits !== undefined ? { commits } : {}),
+      ...(scale !== undefined ? { scale } : {}),
+      keep: argv.includes("--keep"),
+      onProgress: (line) => console.error(line)
+    })
+    const entry = (w: (typeof r.attacks)[number]): BenchJsonValue => ({ ...w })
     return {
-      json: { nodes: r.nodes, ticksToConverge: r.ticksToConverge, msPerTickPerNode: r.msPerTickPerNode },
+      json: {
+        attacks: r.attacks.map(entry),
+        worstHonestP99Ms: r.worstHonestP99Ms,
+        worstHonestSuccess: r.worstHonestSuccess,
+        worstRssGrowthMB: r.worstRssGrowthMB,
+        worstEventLoopMaxMs: r.worstEventLoopMaxMs,
+        reference: entry(r.reference),
+        seconds: r.seconds,
+        commits: r.commits,
+        blocks: r.blocks,
+        cores: r.cores
+      },
+      table: [
+        ["reference (no attack): honest p99", r.reference.honestP99Ms, "ms"],
+        ["reference: honest success", r.reference.honestSuccess, ""],
+        ["reference: victim event-loop max", r.reference.eventLoopMaxMs, "ms"],
+        ...r.attacks.flatMap((w): BenchReport["table"] => [
+          [`${w.attack}: honest p99`, w.honestP99Ms, "ms (goal ≤ 500)"],
+          [`${w.attack}: honest success`, w.honestSuccess, "(goal ≥ 0.99)"],
+          [`${w.attack}: victim RSS growth`, w.victimRssGrowthMB, "MB (goal ≤ 150)"],
+          [`${w.attack}: victim event-loop max`, w.eventLoopMaxMs, "ms"],
+          [`${w.attack}: victim alive and answering after`, w.victimAliveAfter ? 1 : 0, ""]
+        ]),
+        ["worst honest p99", r.worstHonestP99Ms, "ms"],
+        ["worst honest success", r.worstHonestSuccess, ""],
+        ["worst victim RSS growth", r.worstRssGrowthMB, "MB"],
+        ["cores", r.cores, ""]
+      ]
+    }
+  },
+  discovery: async (argv) => {
+    // `--nodes N` (default 200), `--sybil F`: the share of them that are Sybil attackers (default 0).
+    const r = await runDiscoveryBench({ ...discoveryBenchOptions(argv), onProgress: (line) => console.error(line) })
+    return {
+      json: {
+        nodes: r.nodes,
+        ticksToConverge: r.ticksToConverge,
+        msPerTickPerNode: r.msPerTickPerNode,
+        sybils: r.sybils,
+        honestShare: r.honestShare,
+        eclipsed: r.eclipsed,
+        honestShareTable: r.honestShareTable,
+        honestShareServed: r.honestShareServed,
+        seconds: r.seconds
+      },
       table: [
         ["simulated nodes (one seed, real crypto)", r.nodes, ""],
-        ["ticks until every node knows every other and holds its target connections", r.ticksToConverge, "ticks"],
-        ["CPU per tick per node", r.msPerTickPerNode, "ms"]
+        ["of which Sybil attackers (fresh fake identities dated now + 29 s)", r.sybils, ""],
+        ["ticks until every honest node knows every other and holds its target connections", r.ticksToConverge, "ticks"],
+        ["CPU per tick per node", r.msPerTickPerNode, "ms"],
+        ["smallest honest share of an honest table or served sample", r.honestShare, "(goal ≥ 0.9)"],
+        ["honest nodes without an honest connection", r.eclipsed, "(goal 0)"],
+        ["wall-clock time of the run", r.seconds, "s"]
       ]
     }
   },
@@ -152,7 +229,7 @@ export const BENCHES: Readonly<Record<string, (argv: ReadonlyArray<string>) => P
   }
 }
 
-const round = <A extends number | string | null>(value: A): A | number =>
+const round = <A extends BenchJsonValue>(value: A): A | number =>
   typeof value !== "number" ? value : Math.abs(value) >= 100 ? Math.round(value) : Math.round(value * 100) / 100
 
 const printTable = (name: string, report: BenchReport): void => {
@@ -165,7 +242,7 @@ const printTable = (name: string, report: BenchReport): void => {
 }
 
 /** Flags followed by a value (not a bench name). */
-const FLAGS_WITH_VALUES = new Set(["--commits", "--validators", "--profile"])
+const FLAGS_WITH_VALUES = new Set(["--commits", "--validators", "--profile", "--attack", "--seconds", "--settle", "--scale", "--nodes", "--sybil"])
 
 const main = async (argv: ReadonlyArray<string>): Promise<number> => {
   const json = argv.includes("--json")

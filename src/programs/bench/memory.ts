@@ -6,6 +6,7 @@
  */
 import { readFileSync } from "node:fs"
 import { constants, PerformanceObserver } from "node:perf_hooks"
+import { getHeapStatistics } from "node:v8"
 
 /** Peak of each figure over the sampling window, in MB (MiB). */
 export interface MemoryPeaks {
@@ -25,6 +26,8 @@ export interface MemoryPeaks {
   /** Main isolate: time in garbage collection pauses (s) and the number of full collections. */
   readonly gcSeconds: number
   readonly fullGcs: number
+  /** Main isolate: the heap's size limit (old space as capped by `--max-old-space-size`, plus young space). */
+  readonly heapLimitMB: number
 }
 
 const MB = 1024 * 1024
@@ -88,7 +91,8 @@ export const startMemorySampler = (intervalMs = 50): { readonly stop: () => Memo
         arrayBuffersMB: arrayBuffers,
         liveHeapMB: liveHeap,
         gcSeconds: gcMs / 1000,
-        fullGcs
+        fullGcs,
+        heapLimitMB: getHeapStatistics().heap_size_limit / MB
       }
     }
   }

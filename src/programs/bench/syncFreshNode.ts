@@ -7,7 +7,8 @@
  * Prints one JSON line `{"seconds":…,"secondsToFirstPeer":…,"memory":{…}, CPU figures}`: `seconds` runs from the
  * first connected peer (discovery's first round starts at a random point of its first tick, which is
  * discovery's business, not sync's) to the `commits`-th commit delivered by `StateSync.commits`;
- * `memory` holds the peaks of its resident memory and of its parts (memory.ts).
+ * `memory` holds the peaks of its resident memory and of its parts (memory.ts), and the heap limit it ran
+ * with: sync.ts starts it with its old space capped (`--max-old-space-size`), as an operator runs a node.
  * argv: config file, commits.
  *
  * `SOMA_SYNC_BENCH_HEAP_SNAPSHOT_AT=<index>`: writes a heap snapshot of the main isolate (to the

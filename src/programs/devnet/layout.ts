@@ -13,6 +13,9 @@ import { genesisFromChain } from "../../testkit/executorGenesis.js"
 import { encodeNodeConfig, type NodeConfig } from "../node/NodeConfig.js"
 import { devnetAddress } from "./producer.js"
 
+
+/** Inbound connections a devnet node accepts from 127.0.0.1 (the transport's default total cap). */
+const DEVNET_INBOUND_CONNECTIONS_PER_ADDRESS = 512
 /** Shape of a local network. */
 export interface DevnetLayout {
   readonly validators: number
@@ -76,7 +79,9 @@ export const devnetGenesis = (layout: DevnetLayout) => {
       logLevel: "info",
       discovery: {},
       sync: {},
-      limits: {}
+      // Every devnet node dials from 127.0.0.1: one address is the whole network here, so the
+      // per-address inbound cap (meant for one host or NAT on the internet) is lifted to the total cap.
+      limits: { maxInboundConnectionsPerAddress: DEVNET_INBOUND_CONNECTIONS_PER_ADDRESS }
     }
     return {
       name,

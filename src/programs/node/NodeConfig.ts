@@ -71,7 +71,11 @@ export const SyncKnobs = Schema.Struct({
 /** Server limits; defaults apply to what is left out. */
 export const LimitKnobs = Schema.Struct({
   maxConcurrentCallsPerPeer: Schema.optionalWith(PositiveInt, { exact: true }),
-  requestsPerSecondPerPeer: Schema.optionalWith(PositiveInt, { exact: true })
+  requestsPerSecondPerPeer: Schema.optionalWith(PositiveInt, { exact: true }),
+  /** Inbound connections held at once (default 512). */
+  maxInboundConnections: Schema.optionalWith(PositiveInt, { exact: true }),
+  /** Inbound connections from one IP address (default 16; raise it when many nodes share a host). */
+  maxInboundConnectionsPerAddress: Schema.optionalWith(PositiveInt, { exact: true })
 })
 
 /** The node configuration file (each field is described in `FIELD_DESCRIPTIONS`). */
@@ -158,7 +162,7 @@ const FIELD_DESCRIPTIONS: { readonly [K in keyof NodeConfigJson]-?: string } = {
   logFormat: "logfmt (default), json (one object per line) or pretty; the --log-format flag overrides it",
   discovery: "discovery knobs; defaults apply to what is left out",
   sync: "state sync knobs; defaults apply to what is left out",
-  limits: "server limits per peer; defaults apply to what is left out"
+  limits: "server limits (per peer calls and rate, inbound connections in all and per IP address); defaults apply to what is left out"
 }
 
 /**

@@ -61,7 +61,11 @@ export const grpcNetworkOf = (config: NodeConfig): Layer.Layer<Network, ListenFa
       keypair: networkKeypair(config),
       listenAddress: config.listenAddress,
       ...(config.plaintext ? { plaintext: true } : {}),
-      ...(config.limits.maxConcurrentCallsPerPeer !== undefined ? { maxConcurrentCallsPerPeer: config.limits.maxConcurrentCallsPerPeer } : {})
+      ...(config.limits.maxConcurrentCallsPerPeer !== undefined ? { maxConcurrentCallsPerPeer: config.limits.maxConcurrentCallsPerPeer } : {}),
+      inboundLimits: {
+        ...(config.limits.maxInboundConnections !== undefined ? { maxConnections: config.limits.maxInboundConnections } : {}),
+        ...(config.limits.maxInboundConnectionsPerAddress !== undefined ? { maxConnectionsPerAddress: config.limits.maxInboundConnectionsPerAddress } : {})
+      }
     })
   )
 
