@@ -1,6 +1,7 @@
 /**
- * The `MetricsServer` service: the HTTP endpoint that serves the node's metrics in the Prometheus
- * text format (DESIGN.md §9). The metrics live in the node's prom-client registry
+ * The `MetricsServer` service: the node's HTTP endpoint for operators (DESIGN.md §9) — its metrics in
+ * the Prometheus text format at `/metrics`, and what it is doing as JSON at `/status` and `/peers`
+ * (`src/layers/metrics/server.ts`). The metrics live in the node's prom-client registry
  * (`src/layers/metrics/registry.ts`; names and help in `definitions.ts`); this handle only tells
  * where they are served.
  */
@@ -23,6 +24,8 @@ export interface MetricsServerService {
   readonly port: number
   /** The scrape URL, e.g. `http://127.0.0.1:9184/metrics`. */
   readonly url: string
+  /** The endpoint's root, e.g. `http://127.0.0.1:9184` (`/status`, `/peers` and `/metrics` are under it). */
+  readonly baseUrl: string
 }
 
 /** Tag of the `MetricsServer` service. */

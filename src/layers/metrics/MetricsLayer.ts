@@ -1,9 +1,10 @@
 /**
- * `MetricsLayer`: the metrics HTTP server plus a fiber that refreshes the gauges from `StateSync`,
- * `PeerManager`, `Network` and `CommitExecutor` every `refreshIntervalMs`, followers of the network's
- * peer events and the executor's notifications, and the process and Node.js collectors. It requires
- * nothing: the services are read with `Effect.serviceOption` from whatever the layer is built over, so
- * provide it the node's layer.
+ * `MetricsLayer`: the node's HTTP endpoint for operators (`/metrics`, `/status`, `/peers`: `server.ts`)
+ * plus a fiber that refreshes the gauges from `StateSync`, `PeerManager`, `Network` and `CommitExecutor`
+ * every `refreshIntervalMs`, followers of the network's peer events and the executor's notifications,
+ * and the process and Node.js collectors. It requires nothing: the services (and `Discovery`, for the
+ * node's role in `/status`) are read with `Effect.serviceOption` from whatever the layer is built over,
+ * so provide it the node's layer.
  */
 import { Duration, Effect, Layer, type Scope } from "effect"
 import { MetricsServer, type MetricsListenFailed, type MetricsServerService } from "../../services/Metrics.js"
