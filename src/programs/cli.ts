@@ -1,6 +1,6 @@
 /**
  * The `soma-p2p` command line: `node` (run a node from a config file), `keygen`, `genesis` (configs for a
- * local network), `config --schema` (the config file's JSON Schema), `devnet` (the main job: a local
+ * local network), `config --schema` (the config file's JSON Schema), `status` (a running node's /status, summarised), `devnet` (the main job: a local
  * network in separate processes that a fresh full node syncs from) and `devnet-node` (one devnet
  * process; internal). A bad configuration prints one line naming the field and the problem and exits
  * with code 2. Logs go to stderr, as logfmt, JSON or Effect's pretty format (`--log-format`).
@@ -24,6 +24,8 @@ import { devnetGenesis, writeDevnetConfigs } from "./devnet/layout.js"
 import type { ProducerConfig } from "./devnet/producer.js"
 import { LogFormat, loadNodeConfig, nodeConfigJsonSchema, type NodeConfig } from "./node/NodeConfig.js"
 import { runNode } from "./node/runNode.js"
+import { statusCommand } from "./status/statusCommand.js"
+import { SOMA_P2P_VERSION } from "../layers/status/version.js"
 import type { CommitteeInvalid } from "../services/Verifier.js"
 
 /** Exit code for a configuration that cannot be used. */
@@ -66,7 +68,7 @@ const configOrExit = (path: string, overrides: Readonly<Record<string, unknown>>
   })
 
 const configFile = Options.text("config").pipe(Options.withDescription("path of the node's JSON configuration"))
-const metricsPort = Options.integer("metrics-port").pipe(Options.optional, Options.withDescription("serve Prometheus metrics on this port"))
+const metricsPort = Options.integer("metrics-port").pipe(Options.optional, Options.withDescription("serve Prometheus metrics (/metrics) and the status API (/status, /peers) on this port of 127.0.0.1"))
 const logFormat = Options.choice("log-format", LogFormat.literals).pipe(
   Options.optional,
   Options.withDescription("logs on stderr as logfmt (default), json (one object per line) or pretty")
@@ -193,7 +195,6 @@ const configCommand = Command.make(
 
 /** The subcommands, in the order `--help` lists them. */
 const commands = [nodeCommand, statusCommand, devnetCommand, genesisCommand, keygenCommand, configCommand, devnetNodeCommand] as const
-import { statusCommand } from "./status/statusCommand.js"
 
 const cli = Command.make("soma-p2p").pipe(Command.withSubcommands(commands))
 
@@ -214,7 +215,7 @@ const teardown: Runtime.Teardown = (exit, onExit) =>
   Runtime.defaultTeardown(exit, (code) => onExit(code === 0 && process.exitCode !== undefined ? Number(process.exitCode) : code))
 
 guardCleanup()
-Command.run(cli, { name: "soma-p2p", version: "0.1.0" })(process.argv).pipe(
+Command.run(cli, { name: "soma-p2p", version: SOMA_P2P_VERSION })(process.argv).pipe(
   Effect.provide(NodeContext.layer),
   NodeRuntime.runMain({ disablePrettyLogger: true, teardown })
 )

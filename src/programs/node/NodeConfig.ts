@@ -156,7 +156,7 @@ const FIELD_DESCRIPTIONS: { readonly [K in keyof NodeConfigJson]-?: string } = {
   genesisCommittee: "the epoch-0 committee (genesis)",
   trustedCheckpoint: "sync only what comes after this commit, taken on trust, with the committee of the next commit's epoch",
   genesisBalances: "the executor's genesis state: the initial balance of each account (a 32-byte public key)",
-  metricsPort: "serve Prometheus metrics at http://127.0.0.1:PORT/metrics",
+  metricsPort: "serve Prometheus metrics at http://127.0.0.1:PORT/metrics and the status API at /status and /peers",
   plaintext: "turn TLS off (tests and debugging only)",
   logLevel: "the lowest level logged (default info)",
   logFormat: "logfmt (default), json (one object per line) or pretty; the --log-format flag overrides it",
