@@ -3,6 +3,11 @@
  * string has a bound that is checked *before* anything is allocated, integers that do not fit a
  * JavaScript safe integer are refused, enum/option tags must be in range, and decoding never throws
  * past `decodeBcs` — it returns a `DecodeError` naming what was wrong.
+ *
+ * Byte fields decode as views into the input, not copies: a block of 100 validators holds ≈ 140
+ * digests and keys, and a copy each was most of the garbage of a sync. A view keeps its whole input
+ * buffer alive, so a decoded value lives no longer than the bytes it came from (a `VerifiedBlock`
+ * holds both); a value kept apart from its bytes (a discovery peer table) decodes with `ownedBytes`.
  */
 import { bcs, BcsReader, BcsType } from "@mysten/bcs"
 import { Data, Either } from "effect"
@@ -111,13 +116,16 @@ export const u64 = new BcsType<number, number>({
   }
 })
 
-/** A fixed-size byte array (digests, keys, signatures). Copied out so it does not pin the input buffer. */
+/**
+ * A fixed-size byte array (digests, keys, signatures), as a view into the input: its size is fixed by
+ * the type, never read from the input, so nothing is allocated but the view.
+ */
 export const fixedBytes = (size: number, name = `bytes[${size}]`) =>
   new BcsType<Uint8Array, Uint8Array>({
     name,
     read: (reader) => {
       need(reader, size, name)
-      return reader.readBytes(size).slice()
+      return reader.readBytes(size)
     },
     write: (value, writer) => writer.writeBytes(value),
     validate: (value) => {
@@ -125,14 +133,17 @@ export const fixedBytes = (size: number, name = `bytes[${size}]`) =>
     }
   })
 
-/** A length-prefixed byte string of at most `max` bytes. */
+/**
+ * A length-prefixed byte string of at most `max` bytes, as a view into the input: the length is checked
+ * against `max` and against what is left of the input before the view is made.
+ */
 export const boundedBytes = (max: number, name = "vector<u8>") =>
   new BcsType<Uint8Array, Uint8Array>({
     name,
     read: (reader) => {
       const length = readLength(reader, max, name)
       need(reader, length, name)
-      return reader.readBytes(length).slice()
+      return reader.readBytes(length)
     },
     write: (value, writer) => {
       writer.writeULEB(value.length)
@@ -141,6 +152,18 @@ export const boundedBytes = (max: number, name = "vector<u8>") =>
     validate: (value) => {
       if (!(value instanceof Uint8Array) || value.length > max) throw new TypeError(`${name} longer than ${max} bytes`)
     }
+  })
+
+/**
+ * A byte field decoded into its own buffer: for values that outlive the bytes they were decoded from
+ * (a view of a few bytes would keep a whole response message alive).
+ */
+export const ownedBytes = (inner: BcsType<Uint8Array, Uint8Array>): BcsType<Uint8Array, Uint8Array> =>
+  new BcsType<Uint8Array, Uint8Array>({
+    name: inner.name,
+    read: (reader) => inner.read(reader).slice(),
+    write: (value, writer) => inner.write(value, writer),
+    validate: (value) => inner.validate(value)
   })
 
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })

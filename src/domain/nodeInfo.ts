@@ -5,7 +5,7 @@
  * addresses with limits that are actually enforced).
  */
 import { Schema } from "effect"
-import { boundedString, boundedVector, decodeBcs, encodeBcs, fixedBytes, struct, u32, u64, unitEnum } from "./codec.js"
+import { boundedString, boundedVector, decodeBcs, encodeBcs, fixedBytes, ownedBytes, struct, u32, u64, unitEnum } from "./codec.js"
 import { intentMessage, IntentScope } from "./intent.js"
 import { MAX_ADDRESS_BYTES, MAX_NODE_ADDRESSES } from "./limits.js"
 import { peerIdBytes, peerIdFromPublicKey, PeerId } from "./PeerId.js"
@@ -51,8 +51,11 @@ export const NodeInfoBcs = struct("NodeInfo", {
   capabilities: u32
 })
 
-/** BCS layout of `SignedNodeInfo`. */
-export const SignedNodeInfoBcs = struct("SignedNodeInfo", { info: NodeInfoBcs, signature: fixedBytes(64, "signature") })
+/**
+ * BCS layout of `SignedNodeInfo`. The signature is copied out: a peer table keeps the info long after
+ * the GetKnownPeers answer it came in, which a view would keep whole.
+ */
+export const SignedNodeInfoBcs = struct("SignedNodeInfo", { info: NodeInfoBcs, signature: ownedBytes(fixedBytes(64, "signature")) })
 
 /** Canonical bytes of a NodeInfo. */
 export const encodeNodeInfo = (info: NodeInfo): Uint8Array => encodeBcs(NodeInfoBcs, info)

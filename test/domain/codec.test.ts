@@ -2,10 +2,10 @@ import { describe, expect, it } from "@effect/vitest"
 import { Arbitrary, Either, Schema } from "effect"
 import * as fc from "fast-check"
 import { BlockBcs, SignedBlock, SignedBlockBcs, decodeSignedBlock, encodeSignedBlock } from "../../src/domain/block.js"
-import { decodeBcs, encodeBcs } from "../../src/domain/codec.js"
+import { boundedBytes, decodeBcs, encodeBcs, fixedBytes } from "../../src/domain/codec.js"
 import { Commit, CommitBcs, decodeCommit } from "../../src/domain/commit.js"
 import { Committee, CommitteeBcs } from "../../src/domain/committee.js"
-import { MAX_ANCESTORS, MAX_NODE_ADDRESSES } from "../../src/domain/limits.js"
+import { MAX_ANCESTORS, MAX_NODE_ADDRESSES, MAX_TRANSACTION_BYTES } from "../../src/domain/limits.js"
 import { NodeInfoBcs, SignedNodeInfo, SignedNodeInfoBcs, decodeSignedNodeInfo } from "../../src/domain/nodeInfo.js"
 import { BlockRef, BlockRefBcs, CommitRef, CommitRefBcs } from "../../src/domain/refs.js"
 import { CertifiedTransaction, CertifiedTransactionBcs } from "../../src/domain/transaction.js"
@@ -136,5 +136,66 @@ describe("decoding untrusted bytes returns a typed error naming the problem", ()
     const result = Schema.decodeUnknownEither(CommitRef)({ index: 1, digest: "00".repeat(31) })
     expect(Either.isLeft(result)).toBe(true)
     if (Either.isLeft(result)) expect(String(result.left.message)).toContain("Digest must be 32 bytes, got 31")
+  })
+})
+
+describe("byte fields decode as views into the input, never as copies sized by the input", () => {
+  const sample = fc.sample(Arbitrary.make(SignedBlock), { numRuns: 1, seed: 11 })[0] as SignedBlock
+  const block: SignedBlock = {
+    ...sample,
+    block: { ...sample.block, transactions: [Uint8Array.of(1, 2, 3), new Uint8Array(700).fill(9)] }
+  }
+  // Inside a larger buffer, at an offset, as a block arrives inside a gRPC message.
+  const encoded = encodeSignedBlock(block)
+  const message = new Uint8Array(encoded.length + 100)
+  message.set(encoded, 40)
+  const bytes = message.subarray(40, 40 + encoded.length)
+
+  it("digests, signatures and transactions share the input's buffer, at their place in it", () => {
+    const decoded = Either.getOrThrow(decodeSignedBlock(bytes))
+    expect(decoded).toEqual(block)
+    const fields = [
+      decoded.signature,
+      ...decoded.block.transactions,
+      ...decoded.block.ancestors.map((a) => a.digest),
+      ...decoded.block.commitVotes.map((v) => v.digest)
+    ]
+    expect(fields.length).toBeGreaterThan(3)
+    for (const field of fields) {
+      expect(field.buffer).toBe(message.buffer)
+      expect(field.byteOffset).toBeGreaterThanOrEqual(bytes.byteOffset)
+      expect(field.byteOffset + field.length).toBeLessThanOrEqual(bytes.byteOffset + bytes.length)
+    }
+    // The signature is the last 64 bytes of a SignedBlock.
+    expect(decoded.signature.byteOffset).toBe(bytes.byteOffset + bytes.length - 64)
+  })
+
+  it("a length prefix is judged against its bound and the input left before any view: no allocation follows a forged length", () => {
+    const field = boundedBytes(MAX_TRANSACTION_BYTES, "transaction")
+    // Within the bound, but far longer than the input: truncation, and no view (or copy) was made.
+    const within = Uint8Array.of(0x80, 0x80, 0x02, 1, 2, 3) // ULEB 32,768
+    const truncated = decodeBcs(field, within)
+    expect(Either.isLeft(truncated) && truncated.left.reason).toBe("Truncated")
+    // Above the bound: refused from the prefix alone.
+    const over = Uint8Array.of(0x81, 0x80, 0x04) // ULEB 65,537
+    const refused = decodeBcs(field, over)
+    expect(Either.isLeft(refused) && refused.left.reason).toBe("VectorTooLong")
+    // A fixed-size field's size comes from the type, never from the input.
+    const short = decodeBcs(fixedBytes(32, "digest"), new Uint8Array(31))
+    expect(Either.isLeft(short) && short.left.reason).toBe("Truncated")
+    // What does decode allocates no byte storage: its bytes are the input's own.
+    const exact = Uint8Array.of(3, 7, 8, 9)
+    const decoded = Either.getOrThrow(decodeBcs(field, exact))
+    expect([...decoded]).toEqual([7, 8, 9])
+    expect(decoded.buffer).toBe(exact.buffer)
+  })
+
+  it("a NodeInfo signature, kept in peer tables long after its message, is copied out", () => {
+    const info = fc.sample(Arbitrary.make(SignedNodeInfo), { numRuns: 1, seed: 5 })[0] as SignedNodeInfo
+    const infoBytes = encodeBcs(SignedNodeInfoBcs, info)
+    const decoded = Either.getOrThrow(decodeSignedNodeInfo(infoBytes))
+    expect(decoded).toEqual(info)
+    expect(decoded.signature.buffer).not.toBe(infoBytes.buffer)
+    expect(decoded.signature.byteLength).toBe(decoded.signature.buffer.byteLength)
   })
 })

@@ -4,7 +4,7 @@
  * its own worker fiber, the head range to the delivery worker. It never awaits I/O, so a slow peer or a
  * slow disk never holds it; offences the transitions found are reported to the peer ledger.
  */
-import { Clock, Effect, Queue, Ref, Schedule, type Scope } from "effect"
+import { Clock, Effect, Option, Queue, Ref, Schedule, type Scope } from "effect"
 import type { SyncRuntime } from "./builder.js"
 import { TICK_MS } from "./constants.js"
 import type { Delivery } from "./delivery.js"
@@ -23,7 +23,11 @@ export const startLoop = (rt: SyncRuntime, delivery: Delivery): Effect.Effect<vo
       const now = yield* Clock.currentTimeMillis
       let plan = applyEvent(yield* Ref.get(rt.plan), first, now)
       for (const event of rest) plan = applyEvent(plan, event, now)
-      const scheduled = schedule(plan, now, rt.planConfig)
+      // Ranges are budgeted at ≥ committee size blocks per commit before any commit has been seen (a
+      // commit of n validators references ≈ n blocks). The committee is cached after its first read.
+      const committee = yield* Effect.orElseSucceed(rt.committees.get(plan.nextEpoch), () => Option.none())
+      const committeeSize = Option.match(committee, { onNone: () => 0, onSome: (c) => c.authorities.length })
+      const scheduled = schedule(plan, now, rt.planConfig, committeeSize)
       const found = takeOffences(scheduled.plan)
       yield* Ref.set(rt.plan, found.plan)
       for (const command of scheduled.commands) {

@@ -26,28 +26,43 @@ const blocksHeldBy = (range: Range, perCommit: number): number => {
 }
 
 /**
+ * Blocks per commit to budget ranges with: the most seen in verified commits, but never fewer than the
+ * committee's size. A commit of a committee of n references about n blocks (one per member and round
+ * since the previous leader), while the first commit of a chain or of an epoch holds one: learned
+ * alone, "1 block per commit" from such a commit opened 100-commit ranges of thousands of blocks at 100
+ * validators. Infinite while neither is known (only one range opens then).
+ */
+export const blocksPerCommitEstimate = (plan: SyncPlan, committeeSize: number): number => {
+  const estimate = Math.max(plan.blocksPerCommit, committeeSize)
+  return estimate > 0 ? estimate : Number.POSITIVE_INFINITY
+}
+
+/**
  * Decides what to do now: open new ranges up to the window and the target, give queued ranges and
  * missing blocks to peers, verify held responses whose committee is now installed, deliver the head.
+ * `committeeSize`: members of the committee of `plan.nextEpoch` (0: unknown), the prior for the size
+ * of commits (`blocksPerCommitEstimate`).
  */
 export const schedule = (
   plan: SyncPlan,
   now: number,
-  config: SyncPlanConfig = defaultSyncPlanConfig
+  config: SyncPlanConfig = defaultSyncPlanConfig,
+  committeeSize = 0
 ): { readonly plan: SyncPlan; readonly commands: ReadonlyArray<SyncCommand> } => {
   const commands: Array<SyncCommand> = []
   let next = plan
 
   // 1. Open ranges up to the window, the target and the block budget. A range whose commits are not
-  //    verified yet is counted at the largest blocks-per-commit seen so far; until one has been seen,
-  //    only one range opens (its size is unknown). Once it is known, ranges are sized so that
-  //    RANGES_PER_BUDGET of them fit the budget: with large commits (100 validators ≈ 100 blocks each)
-  //    ranges of 100 commits would hold 10,000 blocks, and one range at a time means fetching,
-  //    verifying and writing one after the other instead of side by side.
+  //    verified yet is counted at the estimated blocks per commit (the committee's size, or more if
+  //    more was seen); with no estimate, only one range opens (its size is unknown). Ranges are sized
+  //    so that RANGES_PER_BUDGET of them fit the budget: with large commits (100 validators ≈ 100
+  //    blocks each) ranges of 100 commits would hold 10,000 blocks, and one range at a time means
+  //    fetching, verifying and writing one after the other instead of side by side.
   const target = targetHeight(next, now)
   const ranges = [...next.ranges]
   let nextId = next.nextId
   let lastEnd = ranges.length > 0 ? ranges[ranges.length - 1]!.end : next.nextIndex - 1
-  const perCommit = next.blocksPerCommit > 0 ? next.blocksPerCommit : Number.POSITIVE_INFINITY
+  const perCommit = blocksPerCommitEstimate(next, committeeSize)
   const rangeCommits = Number.isFinite(perCommit)
     ? Math.max(1, Math.min(MAX_COMMITS_PER_RANGE, Math.floor(config.maxBlocksHeld / (RANGES_PER_BUDGET * perCommit))))
     : MAX_COMMITS_PER_RANGE
