@@ -5,10 +5,12 @@
  * in a node built by `P2pBuilder`. The server registers each route on the inner network as raw bytes
  * and serves a call in this order:
  *
+ * 0. a caller the peer ledger has banned is refused → PERMISSION_DENIED (`callerLedger.ts`);
  * 1. rate: the caller's token bucket charged `1 + bytes / 5,000` (refusals are paid for) → RESOURCE_EXHAUSTED;
  * 2. the route's receive limit, then its pre-scan of counts and lengths (`admission.ts`) → RESOURCE_EXHAUSTED / INVALID_ARGUMENT;
  * 3. the route's in-flight limits, per caller and in all (`inFlight.ts`) → RESOURCE_EXHAUSTED;
- * 4. decoding, then validation with Schema (`requests.ts`) → INVALID_ARGUMENT;
+ * 4. decoding, then validation with Schema (`requests.ts`) → INVALID_ARGUMENT; a refusal in 2 or 4 is
+ *    reported to the peer ledger (no honest node sends it), so a garbage flood soon costs one lookup a call;
  * 5. the handler within its deadlines (`deadlines.ts`); a stream is also cut when its reader stops
  *    reading (`progress.ts`);
  * 6. response limits (`responses.ts`): ≤ 200 peers, ≤ 100 commits, FetchBlocks messages ≤ 4 MiB,
@@ -20,9 +22,11 @@
 import { Context, Effect, Either, Layer, Option, Stream, type Scope } from "effect"
 import { shortPeerId } from "../../domain/PeerId.js"
 import { rawBytesCodec } from "../../proto/codec.js"
-import { Network, type HandlerStatus, type InboundContext, type NetworkService, type ServerStreamHandler, type UnaryHandler } from "../../services/Network.js"
+import { HandlerStatus, Network, type InboundContext, type NetworkService, type ServerStreamHandler, type UnaryHandler } from "../../services/Network.js"
 import { P2pServer, type P2pRoute, type P2pServerService } from "../../services/P2pServer.js"
+import { PeerManager } from "../../services/PeerManager.js"
 import { chargeCaller, checkBytes, decodeChecked } from "./admission.js"
+import { callerLedgerOf, noCallerLedger, type CallerLedger } from "./callerLedger.js"
 import { InvalidP2pServerConfig, resolveP2pServerConfig, type P2pServerConfig } from "./config.js"
 import { streamWithDeadlines, unaryWithDeadline } from "./deadlines.js"
 import { makeRouteSlots } from "./inFlight.js"
@@ -37,6 +41,7 @@ type AnyRoute<Req, Res> = P2pRoute<"unary" | "serverStream", Req, Res>
 const admit = <Req, Res>(
   route: AnyRoute<Req, Res>,
   limiter: RateLimiter,
+  ledger: CallerLedger,
   config: P2pServerConfig,
   acquireSlot: (context: InboundContext) => Effect.Effect<void, HandlerStatus, Scope.Scope>,
   bytes: Uint8Array,
@@ -44,20 +49,36 @@ const admit = <Req, Res>(
 ) =>
   // Each step is suspended: nothing of a later step may run (the decoder least of all) before the
   // earlier ones have passed.
-  chargeCaller(limiter, config, bytes, context).pipe(
-    Effect.zipRight(Effect.suspend(() => Option.match(checkBytes(route, bytes), { onNone: () => Effect.void, onSome: Effect.fail }))),
+  refuseBanned(ledger, context).pipe(
+    Effect.zipRight(chargeCaller(limiter, config, bytes, context)),
+    Effect.zipRight(Effect.suspend(() => Option.match(checkBytes(route, bytes), { onNone: () => Effect.void, onSome: (status) => reported(ledger, context, status) }))),
     Effect.zipRight(Effect.suspend(() => acquireSlot(context))),
-    Effect.zipRight(Effect.suspend(() => decodeChecked(route, bytes)))
+    Effect.zipRight(Effect.suspend(() => decodeChecked(route, bytes).pipe(Effect.catchAll((status) => reported(ledger, context, status)))))
   )
 
+/** Step 0: a banned caller is refused before it costs anything more than this lookup. */
+const refuseBanned = (ledger: CallerLedger, context: InboundContext): Effect.Effect<void, HandlerStatus> =>
+  Effect.flatMap(ledger.isBanned(context.peerId), (banned) =>
+    banned ? Effect.fail(new HandlerStatus({ code: "PERMISSION_DENIED", detail: "this peer is banned" })) : Effect.void
+  )
+
+/** Fails with `status` after reporting the caller to the ledger: no honest node sends such a request. */
+const reported = (ledger: CallerLedger, context: InboundContext, status: HandlerStatus): Effect.Effect<never, HandlerStatus> =>
+  Effect.zipRight(ledger.reportInvalidRequest(context.peerId, `${context.path}: ${status.detail}`), Effect.fail(status))
+
 /** The server over `inner`; the rate limiter is shared by every route of the node. */
-export const makeP2pServerService = (inner: NetworkService, limiter: RateLimiter, config: P2pServerConfig): P2pServerService => ({
+export const makeP2pServerService = (
+  inner: NetworkService,
+  limiter: RateLimiter,
+  config: P2pServerConfig,
+  ledger: CallerLedger = noCallerLedger
+): P2pServerService => ({
   serveUnary: <Req, Res>(route: P2pRoute<"unary", Req, Res>, handler: UnaryHandler<Req, Res>) =>
     Effect.gen(function* () {
       const slots = yield* makeRouteSlots(route.method.method, route.policy.maxInFlightPerPeer, route.policy.maxInFlight)
       yield* inner.handleUnary({ ...route.method, request: rawBytesCodec }, (bytes, context) =>
         Effect.scoped(
-          admit(route, limiter, config, (c) => slots.acquire(c.peerId), bytes, context).pipe(
+          admit(route, limiter, ledger, config, (c) => slots.acquire(c.peerId), bytes, context).pipe(
             Effect.flatMap((request) => unaryWithDeadline(Effect.suspend(() => handler(request, context)), context, config.handlerTimeoutMs)),
             Effect.flatMap((response) => limitUnaryResponse(response, context))
           )
@@ -72,7 +93,7 @@ export const makeP2pServerService = (inner: NetworkService, limiter: RateLimiter
           Effect.annotateLogs({ peer: shortPeerId(context.peerId) })
         )
         const served = Stream.unwrapScoped(
-          Effect.map(admit(route, limiter, config, (c) => slots.acquire(c.peerId), bytes, context), (request) =>
+          Effect.map(admit(route, limiter, ledger, config, (c) => slots.acquire(c.peerId), bytes, context), (request) =>
             streamWithDeadlines(Stream.suspend(() => handler(request, context)), context, config).pipe(
               Stream.mapAccumEffect(streamBudgetOf(request), (budget, message) => limitStreamMessage(budget, message, context))
             )
@@ -111,7 +132,9 @@ export const makeP2pServerParts = (
     const config = yield* Either.match(resolveP2pServerConfig(overrides), { onLeft: Effect.fail, onRight: Effect.succeed })
     const inner = yield* Network
     const limiter = yield* makeRateLimiter(config)
-    const server = makeP2pServerService(inner, limiter, config)
+    // The node's peer ledger when there is one (P2pBuilder provides it): banned callers are refused first.
+    const ledger = Option.match(yield* Effect.serviceOption(PeerManager), { onNone: () => noCallerLedger, onSome: callerLedgerOf })
+    const server = makeP2pServerService(inner, limiter, config, ledger)
     return { server, network: guardNetwork(inner, server) }
   })
 

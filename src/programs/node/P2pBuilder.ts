@@ -97,18 +97,20 @@ export const syncNodeLayer = <EN = ListenFailed, ES = StoreError>(
   // in-flight limits, validation, deadlines, response bounds); then per-method timing of every
   // outbound call for the metrics. Nothing in the node sees the transport's own Network.
   const transport = (parts.network ?? grpcNetworkOf(config)) as Layer.Layer<Network, EN>
-  const limited = P2pServerLayer(
-    config.limits.requestsPerSecondPerPeer !== undefined ? { ratePerSecond: config.limits.requestsPerSecondPerPeer } : {}
-  ).pipe(Layer.provide(transport))
-  const network = NetworkTimingLayer.pipe(Layer.provide(limited))
-  const store = (parts.store ?? LmdbStoreLayer(config.storagePath)) as Layer.Layer<Store, ES>
-  const crypto = parts.crypto ?? NodeCryptoLayer
-  const verifier = VerifierLayer.pipe(Layer.provideMerge(crypto))
+  // One peer ledger for the whole node (layers are shared by reference): the server refuses the callers
+  // it has banned and reports those that send garbage.
   const peerManager = PeerManagerLayer({
     localPeerId: peerIdFromPublicKey(keypair.publicKey),
     seeds: config.seedPeers,
     allowlisted: config.allowlistedPeers
   })
+  const limited = P2pServerLayer(
+    config.limits.requestsPerSecondPerPeer !== undefined ? { ratePerSecond: config.limits.requestsPerSecondPerPeer } : {}
+  ).pipe(Layer.provide(transport), Layer.provide(peerManager))
+  const network = NetworkTimingLayer.pipe(Layer.provide(limited))
+  const store = (parts.store ?? LmdbStoreLayer(config.storagePath)) as Layer.Layer<Store, ES>
+  const crypto = parts.crypto ?? NodeCryptoLayer
+  const verifier = VerifierLayer.pipe(Layer.provideMerge(crypto))
   const sync = SyncLayer({ start: startOf(config), ...config.sync })
   const base = Layer.mergeAll(network, store, verifier, peerManager)
   return sync.pipe(Layer.provideMerge(base))
