@@ -21,7 +21,6 @@
  */
 import { randomBytes } from "node:crypto"
 import { mkdtempSync, rmSync } from "node:fs"
-import { createServer } from "node:net"
 import { availableParallelism, cpus, tmpdir } from "node:os"
 import { join } from "node:path"
 import { toHex } from "../../domain/bytes.js"
@@ -35,6 +34,7 @@ import type { NodeConfig } from "../node/NodeConfig.js"
 import { JsonLineProcess } from "./adversary/childProcess.js"
 import { HonestClient, type HonestWindow, type HonestWorkload } from "./adversary/honestClient.js"
 import { VictimNode, type VictimWindow } from "./adversary/victimNode.js"
+import { freePort } from "../../testkit/ports.js"
 
 /** Options of `runAdversaryBench`. */
 export interface AdversaryBenchOptions {
@@ -113,18 +113,6 @@ const ATTACKER_READY_TIMEOUT_MS = 90_000
 
 const attackerScript = join(import.meta.dirname, "../../testkit/adversary/attacker.ts")
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** A free TCP port on loopback (bound and released; the victim then listens on it). */
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      if (address === null || typeof address === "string") return reject(new Error("no TCP port"))
-      server.close(() => resolve(address.port))
-    })
-  })
 
 /** The honest client's work, the largest block's ref, and the block count, from the chain's first `commits` commits. */
 const readChain = (config: ChainConfig, commits: number) => {

@@ -25,7 +25,6 @@
  */
 import { spawn } from "node:child_process"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import { createServer } from "node:net"
 import { availableParallelism, cpus, tmpdir } from "node:os"
 import { join } from "node:path"
 import { performance } from "node:perf_hooks"
@@ -46,6 +45,7 @@ import { Verifier, type BlockToVerify, type VerifierService } from "../../servic
 import { encodeNodeConfig, type NodeConfig } from "../node/NodeConfig.js"
 import { configPeerId, p2pLayer } from "../node/P2pBuilder.js"
 import type { MemoryPeaks } from "./memory.js"
+import { freePorts } from "../../testkit/ports.js"
 
 /** Network conditions between the syncing node and each server. */
 export type SyncProfile = "loopback" | "wan"
@@ -139,28 +139,6 @@ const ownCpuSeconds = (): number => {
 
 /** The default chain length for a committee size. */
 export const defaultCommits = (validators: number): number => Math.max(1, Math.round(DEFAULT_TRANSACTIONS / (validators * TRANSACTIONS_PER_BLOCK)))
-
-/** `count` free TCP ports on loopback (bound and released at once; the nodes then listen on them). */
-const freePorts = async (count: number): Promise<Array<number>> => {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
-          const server = createServer()
-          server.once("error", reject)
-          server.listen(0, "127.0.0.1", () => resolve(server))
-        })
-    )
-  )
-  const ports = servers.map((s) => {
-    const address = s.address()
-    if (address === null || typeof address === "string") throw new Error("no TCP port")
-    return address.port
-  })
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))))
-  return ports
-}
 
 /**
  * The node configurations: servers 0..2 are validators 0..2 of the committee. The syncing nodes (ours

@@ -5,7 +5,6 @@
  * own info, which the victim verifies and stores, and the victim's discovery dials known peers while
  * it is below its target connections.
  */
-import { createServer } from "node:net"
 import { Effect, type Scope } from "effect"
 import { Capability, encodeSignedNodeInfo, nodeInfoSigningMessage, type NodeInfo } from "../../domain/nodeInfo.js"
 import type { PeerId } from "../../domain/PeerId.js"
@@ -32,18 +31,6 @@ export const signedNodeInfo = (identity: FakePeer, addresses: ReadonlyArray<stri
 /** A listening network of `identity` on loopback, for the life of the scope. */
 export const attackerNetwork = (identity: AttackerIdentity): Effect.Effect<NetworkService, ListenFailed, Scope.Scope> =>
   makeGrpcNetwork({ keypair: identity.keypair, listenAddress: "127.0.0.1:0" })
-
-/** A free TCP port on loopback (bound and released at once). */
-export const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      if (address === null || typeof address === "string") return reject(new Error("no TCP port"))
-      server.close(() => resolve(address.port))
-    })
-  })
 
 /** Tells the victim about `identity` at `address`: dials it and calls its GetKnownPeers with our signed info. */
 export const announce = (

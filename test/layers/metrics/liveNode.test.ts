@@ -6,7 +6,6 @@
  * process and Node.js metrics, and hold every metric the Grafana dashboard queries.
  */
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
@@ -19,26 +18,9 @@ import { conventionProblems, promtoolCheck, promtoolPath, selectableNames } from
 import { loadDashboard, unknownMetrics } from "./dashboard.js"
 import { httpRequest } from "./fixtures.js"
 import { parsePrometheusText, sampleValue } from "./promText.js"
+import { freeBasePort } from "../../../src/testkit/ports.js"
 
 const COMMITS = 40
-
-/** Whether `port` can be listened on now. */
-const portFree = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const server = createServer()
-    server.once("error", () => resolve(false))
-    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)))
-  })
-
-/** A base port with `count` free ports from it (the devnet layout puts node i at base + i). */
-const freeBasePort = async (count: number): Promise<number> => {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 20_000)
-    const free = await Promise.all(Array.from({ length: count }, (_, i) => portFree(base + i)))
-    if (free.every(Boolean)) return base
-  }
-  throw new Error("no free ports")
-}
 
 const withoutMetricsPort = ({ metricsPort: _omit, ...config }: NodeConfig): NodeConfig => config
 

@@ -8,7 +8,6 @@
  */
 import { execFile } from "node:child_process"
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
@@ -23,26 +22,10 @@ import { configPeerId } from "../../../src/programs/node/P2pBuilder.js"
 import { runNode, type NodeStatus } from "../../../src/programs/node/runNode.js"
 import { statusReport } from "../../../src/programs/status/statusCommand.js"
 import { httpRequest } from "../metrics/fixtures.js"
+import { freeBasePort } from "../../../src/testkit/ports.js"
 
 const COMMITS = 40
 const ROOT = join(import.meta.dirname, "../../..")
-
-const portFree = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const server = createServer()
-    server.once("error", () => resolve(false))
-    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)))
-  })
-
-/** A base port with `count` free ports from it (the devnet layout puts node i at base + i). */
-const freeBasePort = async (count: number): Promise<number> => {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 20_000)
-    const free = await Promise.all(Array.from({ length: count }, (_, i) => portFree(base + i)))
-    if (free.every(Boolean)) return base
-  }
-  throw new Error("no free ports")
-}
 
 const getJson = async <A, I>(url: string, schema: Schema.Schema<A, I>): Promise<A> => {
   const answer = await Effect.runPromise(httpRequest(url))

@@ -14,7 +14,8 @@ import * as pb from "../../../proto/soma/p2p/v1/p2p.pb.js"
 import { loops, scaled, type Attack, type AttackContext } from "../attack.js"
 import { connectSession, grpcFrame, rawCall } from "../h2.js"
 import { freshFakePeer, freshIdentity, type AttackerIdentity } from "../identity.js"
-import { announce, freePort, signedNodeInfo } from "../peer.js"
+import { freePort } from "../../ports.js"
+import { announce, signedNodeInfo } from "../peer.js"
 
 /** Entries in one answer: the most a client looks at (discovery's MAX_ENTRIES_PER_RESPONSE). */
 const FAKE_PEERS_PER_ANSWER = 1_000
