@@ -4,6 +4,7 @@
  * store, registered through a `Network` decorated by the P2P server. No handler ever throws (no
  * INTERNAL), every call ends before its deadline, and each ends with the status the rules give it.
  */
+import { MAX_REQUEST_BYTES } from "../../../src/layers/network/limits.js"
 import { expect, layer } from "@effect/vitest"
 import { Effect, Runtime, type Scope } from "effect"
 import * as fc from "fast-check"
@@ -101,7 +102,9 @@ const allowed = (r: Request): { readonly codes: ReadonlyArray<Outcome["code"]>; 
     case "FetchCommits":
       return r.start >= 1 && r.end >= r.start ? { codes: ["OK"] } : { codes: ["INVALID_ARGUMENT"], detail: r.start < 1 ? /^FetchCommits\.start: / : /^FetchCommits\.end: / }
     case "FetchBlocks":
-      // The receive limit first (on the encoded size), then the count, both before decoding.
+      // The transport's request cap first (our client does not even send it), then the route's receive
+      // limit (on the encoded size), then the count, all before decoding.
+      if (encodedSize(r.refs) > MAX_REQUEST_BYTES) return { codes: ["RequestTooLarge"] }
       if (encodedSize(r.refs) > FETCH_BLOCKS_REQUEST_BYTES)
         return { codes: ["RESOURCE_EXHAUSTED"], detail: new RegExp(`^FetchBlocks: request of \\d+ bytes, at most ${FETCH_BLOCKS_REQUEST_BYTES}`) }
       if (r.refs.length > 1_000) return { codes: ["RESOURCE_EXHAUSTED"], detail: /^FetchBlocks\.blockRefs: at most 1000 refs/ }
@@ -116,7 +119,7 @@ const allowed = (r: Request): { readonly codes: ReadonlyArray<Outcome["code"]>; 
       return { codes: ["OK"] }
     case "RawFetchCommits":
     case "RawFetchBlocks":
-      return { codes: ["OK", "INVALID_ARGUMENT"] }
+      return r.bytes.length > MAX_REQUEST_BYTES ? { codes: ["RequestTooLarge"] } : { codes: ["OK", "INVALID_ARGUMENT", "RESOURCE_EXHAUSTED"] }
   }
 }
 

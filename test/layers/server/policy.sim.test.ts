@@ -37,10 +37,10 @@ const emptyRefs = (n: number): Uint8Array => {
 }
 
 describe("route policies over SimNetwork (TestClock)", () => {
-  it.scoped("a 4 MiB FetchBlocks of 2,097,120 empty refs is refused unread, costs its sender its weight, and others are served", () =>
+  it.scoped("the largest FetchBlocks the transport lets through (32,000 empty refs, 64 KB) is refused unread, costs its sender its weight, and others are served", () =>
     settled(
       Effect.gen(function* () {
-        const { server, callers } = yield* simWorld({ ratePerSecond: 1, burst: 100 }, 2)
+        const { server, callers } = yield* simWorld({ ratePerSecond: 1, burst: 10 }, 2)
         const request = spied(protoCodec_FetchBlocksRequest)
         let handled = 0
         yield* server.handleServerStream({ ...P2pMethods.FetchBlocks, request: request.codec }, () => {
@@ -51,16 +51,17 @@ describe("route policies over SimNetwork (TestClock)", () => {
         const [attacker, honest] = [caller(callers, 0), caller(callers, 1)]
         const to = server.localPeerId
 
-        const huge = yield* streamOutcome(attacker.callStream(to, FetchBlocksRaw, emptyRefs(2_097_120), OPTIONS))
+        // (A 4 MiB one — 2,097,120 empty refs — never leaves our client or passes the transport: 64 KiB cap.)
+        const huge = yield* streamOutcome(attacker.callStream(to, FetchBlocksRaw, emptyRefs(32_000), OPTIONS))
         expect(huge.end.code).toBe("RESOURCE_EXHAUSTED")
-        expect(huge.end.detail).toMatch(new RegExp(`^FetchBlocks: request of 4194240 bytes, at most ${FETCH_BLOCKS_REQUEST_BYTES}`))
+        expect(huge.end.detail).toMatch(new RegExp(`^FetchBlocks: request of 64000 bytes, at most ${FETCH_BLOCKS_REQUEST_BYTES}`))
         // Within the receive limit but over the count: refused by the pre-scan, still undecoded.
         const many = yield* streamOutcome(honest.callStream(to, FetchBlocksRaw, emptyRefs(1_001), OPTIONS))
         expect(many.end).toEqual({ code: "RESOURCE_EXHAUSTED", detail: "FetchBlocks.blockRefs: at most 1000 refs per request, got 1001" })
         expect(request.calls.decodes).toBe(0)
         expect(handled).toBe(0)
 
-        // 4 MiB cost 839 tokens: the attacker's bucket is in debt, the honest caller's is not.
+        // 64 KB cost 13 tokens of a burst of 10: the attacker's bucket is in debt, the honest caller's is not.
         const after = yield* outcome(attacker.call(to, P2pMethods.GetCommitAvailability, {}, OPTIONS))
         expect(after.code).toBe("RESOURCE_EXHAUSTED")
         expect(after.detail).toMatch(/rate limit/)
