@@ -29,6 +29,7 @@ export type Offence =
   | "InvalidData" // state sync: data that fails verification (provably bad; bans at once)
   | "Timeout" // a call's deadline passed
   | "Unavailable" // a dial failed or the connection broke
+  | "FailedIntroductions" // most of the new peers it introduced could not be dialled (fake identities)
 
 /** Offences that honest peers on a bad link commit too: they never ban on their own. */
 export const isFault = (offence: Offence): boolean => offence === "Timeout" || offence === "Unavailable"
@@ -42,9 +43,28 @@ export type ConnectionState =
   | { readonly _tag: "Dialling"; readonly sinceMs: number; /** As before the dial. */ readonly disconnectedSinceMs: number | undefined }
   | { readonly _tag: "Connected"; readonly sinceMs: number; readonly address: string }
 
+/**
+ * What the new peers a peer introduced to us (in its GetKnownPeers answers) turned out to be, and its
+ * introduction budget's current window (rules: `layers/peers/introductions.ts`).
+ */
+export interface IntroductionStats {
+  /** Start of the current budget window, and the new peers it introduced in it. */
+  readonly windowStartMs: number
+  readonly inWindow: number
+  /** Introduced peers whose first dial connected, or failed. */
+  readonly connected: number
+  readonly failed: number
+}
+
 /** Everything known about one peer. */
 export interface PeerRecord {
   readonly peerId: PeerId
+  /** When this node first heard of it (the record was created). */
+  readonly firstSeenMs: number
+  /** The peer whose GetKnownPeers answer first told us about it; `undefined` if configured or self-announced. */
+  readonly introducedBy: PeerId | undefined
+  /** What its own introductions of others turned out to be. */
+  readonly introductions: IntroductionStats
   /** Its newest verified NodeInfo (signed by its own key); `undefined` until one is learnt. */
   readonly info: SignedNodeInfo | undefined
   /** The address configured for a seed or allowlisted peer. */
@@ -92,6 +112,11 @@ export interface PeerPolicy {
   readonly maxFutureSkewMs: number
   /** A NodeInfo older than this is refused and culled. */
   readonly maxInfoAgeMs: number
+  /** New peers one answer may introduce; the rest are dropped unverified. */
+  readonly maxNewPerAnswer: number
+  /** New peers one responder may introduce per window (shrinks when its introductions fail to connect). */
+  readonly maxNewPerWindow: number
+  readonly introductionWindowMs: number
 }
 
 /** A change other modules may care about (refreshed NodeInfos of known peers are not changes). */
@@ -200,13 +225,23 @@ export interface TrimRequest {
 
 /** Which NodeInfos may be served to a peer that asks for our known peers. */
 export interface ServableRequest {
-  /** The asking peer (never served its own NodeInfo). */
-  readonly exclude: PeerId
+  /** The asking peer (never served its own NodeInfo); `undefined` for a sample shared by all callers. */
+  readonly exclude: PeerId | undefined
   /** Only NodeInfos with at least this much time left before they expire. */
   readonly minRemainingMs: number
-  /** At most this many, most recently signed first. */
+  /** At most this many, best ranked by what this node observed first (never by the signer's timestamp). */
   readonly limit: number
 }
+
+/**
+ * What to do with one entry of a peer's GetKnownPeers answer, decided before its signature is checked:
+ * only `Refresh` and `New` entries are worth verifying.
+ */
+export type Admission =
+  | "Refresh" // a known peer's newer NodeInfo
+  | "New" // an unknown peer, within the introducer's budget (now charged to it)
+  | "OverBudget" // an unknown peer beyond the budget: dropped unverified
+  | "NotNewer" // not newer than what we hold: nothing to do
 
 // ---------------------------------------------------------------------------------------------------
 // The service
@@ -238,7 +273,13 @@ export interface PeerManagerService {
   readonly offenceCounts: Effect.Effect<ReadonlyArray<PeerOffenceCount>>
   /** For each NodeInfo, whether it is newer than the one held for its peer (only those can change the table). */
   readonly newerThanHeld: (infos: ReadonlyArray<SignedNodeInfo>) => Effect.Effect<ReadonlyArray<boolean>>
-  /** NodeInfos that may be served: verified, of peers not banned, not about to expire, most recently signed first. */
+  /**
+   * Decides, per entry of `introducer`'s answer, whether it is worth verifying (see `Admission`), and
+   * charges the `New` ones to `introducer`'s introduction budget. The answer's own order counts: the
+   * first entries use the budget first.
+   */
+  readonly admitIntroductions: (introducer: PeerId, infos: ReadonlyArray<SignedNodeInfo>) => Effect.Effect<ReadonlyArray<Admission>>
+  /** NodeInfos that may be served: verified, of peers not banned, not about to expire, best observed first. */
   readonly servableNodeInfos: (request: ServableRequest) => Effect.Effect<ReadonlyArray<SignedNodeInfo>>
   /** The connections to drop to get down to `target`: the worst-ranked, never allowlisted or kept ones. */
   readonly planTrim: (request: TrimRequest) => Effect.Effect<ReadonlyArray<PeerId>>
@@ -247,8 +288,11 @@ export interface PeerManagerService {
 
   /** Penalises a peer for an offence (`detail` is logged); may ban it. */
   readonly reportOffence: (peerId: PeerId, offence: Offence, detail?: string) => Effect.Effect<void>
-  /** Stores verified NodeInfos (a newer one replaces an older one) and keeps the table within its cap. */
-  readonly mergeNodeInfos: (infos: ReadonlyArray<SignedNodeInfo>) => Effect.Effect<ReadonlyArray<MergeOutcome>>
+  /**
+   * Stores verified NodeInfos (a newer one replaces an older one) and keeps the table within its cap;
+   * peers first heard of here are remembered as introduced by `introducer`, if given.
+   */
+  readonly mergeNodeInfos: (infos: ReadonlyArray<SignedNodeInfo>, introducer?: PeerId) => Effect.Effect<ReadonlyArray<MergeOutcome>>
   /** Records how a call to a peer ended: success rate, RTT, backoff, and the offence if any. */
   readonly recordCallResult: (peerId: PeerId, result: CallResult) => Effect.Effect<void>
   /** Records how a dial from `planDials` ended (a failure backs off and counts as `Unavailable`). */

@@ -2,8 +2,9 @@
  * Builds what the discovery fibers share, from a `DiscoveryConfig`: the knobs (defaults from
  * `constants.ts`), the checked configuration (our own NodeInfo within the limits, the key pair the
  * network's and the ledger's identity), our signed NodeInfo and how to re-sign it, the capability
- * preference, the round counter and the set the dial fibers run in. Nothing runs yet: `server.ts`,
- * `workers.ts` and `loop.ts` start the handler and the fibers over this.
+ * preference, the round counter, the set the dial fibers run in, and the served sample (ranked at most
+ * once a second). Nothing runs yet: `server.ts`, `workers.ts` and `loop.ts` start the handler and the
+ * fibers over this.
  *
  * Time comes from `Clock` and randomness from the `Random` in context when the layer is built, so a
  * simulation under a test clock and a seeded `Random` is reproducible.
@@ -16,7 +17,9 @@ import { Crypto, type CryptoService, type Ed25519Keypair } from "../../services/
 import { InvalidDiscoveryConfig } from "../../services/Discovery.js"
 import { Network, type NetworkService } from "../../services/Network.js"
 import { PeerManager, type PeerManagerService } from "../../services/PeerManager.js"
-import { defaultDiscoveryTuning, type DiscoveryTuning } from "./constants.js"
+import { defaultDiscoveryTuning, SERVE_SAMPLE_MAX_AGE_MS, type DiscoveryTuning } from "./constants.js"
+import { servableRequest } from "./plan/serve.js"
+import { makeServedSample, type ServedSample } from "./servedSample.js"
 
 /** Configuration of discovery: who we are, what we advertise, and the knobs (defaults in `constants.ts`). */
 export interface DiscoveryConfig extends Partial<DiscoveryTuning> {
@@ -49,6 +52,8 @@ export interface DiscoveryRuntime {
   readonly rounds: Ref.Ref<number>
   /** Where dial fibers run (closed with the layer's scope). */
   readonly dials: FiberSet.FiberSet<void, never>
+  /** The candidates GetKnownPeers answers are drawn from, ranked at most once a second. */
+  readonly servedSample: ServedSample
 }
 
 const utf8Length = (text: string): number => new TextEncoder().encode(text).length
@@ -116,6 +121,7 @@ export const buildDiscovery = (
       resign: Effect.tap(sign, (signed) => Ref.set(own, signed)),
       wanted: yield* Ref.make(config.preferCapabilities ?? 0),
       rounds: yield* Ref.make(0),
-      dials: yield* FiberSet.make<void, never>()
+      dials: yield* FiberSet.make<void, never>(),
+      servedSample: yield* makeServedSample(manager.servableNodeInfos(servableRequest(tuning.maxPeersToSend)), SERVE_SAMPLE_MAX_AGE_MS)
     }
   })

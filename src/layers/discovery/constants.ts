@@ -19,8 +19,6 @@ export const PEERS_TO_QUERY = 3
 export const TARGET_CONNECTIONS = 8
 /** Deadline of one GetKnownPeers call; equal to the tick, so a slow peer never delays the next round. */
 export const QUERY_TIMEOUT_MS = 5_000
-/** Entries of one response that are looked at (Soma's client-side cap); the rest is ignored. */
-export const MAX_ENTRIES_PER_RESPONSE = 1_000
 /** Probability per round, at target, of dialling one random peer and dropping the worst connection (see `rotation`). */
 export const ROTATION_PROBABILITY = 0.05
 
@@ -29,11 +27,28 @@ export const ROTATION_PROBABILITY = 0.05
 /** Peers in one GetKnownPeers answer (Soma's MAX_PEERS_TO_SEND): ~30 KB, plenty to spread news. */
 export const MAX_PEERS_TO_SEND = 200
 /**
+ * Entries of one answer that are looked at: no honest server (ours or Soma's) sends more than
+ * `MAX_PEERS_TO_SEND`, so more is a protocol violation and the rest is ignored. Soma read up to 1,000,
+ * five times the work an attacker's answer could cost us for nothing. (Within these, only
+ * `maxNewPerAnswer` unknown peers are verified: `layers/peers/policy.ts`.)
+ */
+export const MAX_ENTRIES_PER_RESPONSE = MAX_PEERS_TO_SEND
+/**
  * Entries are served only while younger than the 24 h limit minus this margin, so an honest answer never
  * carries an entry that expires on its way (which the receiver would count against us).
  */
 export const SERVE_AGE_MARGIN_MS = 60_000
-/** The answer samples from this many times `MAX_PEERS_TO_SEND` of the most recently signed entries. */
+/**
+ * The candidates GetKnownPeers answers are drawn from are ranked at most once per this long, however
+ * many peers call (`servedSample.ts`): ranking 10,000 records costs ~7 ms, and each peer may call up
+ * to 100 times a second. One second bounds it at under 1 % of a core, while news still reaches our
+ * answers within a second — a tick-long (5 s) cache made a new network converge a tick later per hop.
+ */
+export const SERVE_SAMPLE_MAX_AGE_MS = 1_000
+/**
+ * The answer samples from this many times `MAX_PEERS_TO_SEND` of the best-observed entries (ranked by
+ * what we saw of each peer: `layers/peers/ranking.ts`), recomputed at most once per tick.
+ */
 export const SERVE_FRESHNESS_WINDOW = 2
 
 /** Knobs of the discovery round and server that a configuration may override (defaults above). */

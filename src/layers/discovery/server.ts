@@ -3,7 +3,8 @@
  * refuses banned callers, checks the caller's own NodeInfo — it must name the authenticated caller
  * (`InboundContext.peerId`), be within the time window and carry a valid signature — before storing it
  * (Soma forwarded it unverified), and answers with our NodeInfo and at most `maxPeersToSend` others: a
- * random sample of the most recently signed ones (`plan/serve.ts`). Bad input is answered with
+ * random sample of the tick's best-observed ones (`servedSample.ts`, `plan/serve.ts`), so a call never
+ * ranks the table. Bad input is answered with
  * INVALID_ARGUMENT and counts against the caller; nothing here can fail otherwise.
  */
 import { Clock, Effect, Either, type Random, type Scope } from "effect"
@@ -16,7 +17,7 @@ import type { Offence, PeerManagerService } from "../../services/PeerManager.js"
 import { seededRng } from "../peers/prng.js"
 import type { DiscoveryRuntime } from "./builder.js"
 import { describeRejection, nodeInfoVerifyItem, offenceOf, precheckNodeInfo } from "./plan/nodeInfoRules.js"
-import { knownPeersToServe, servableRequest } from "./plan/serve.js"
+import { knownPeersToServe } from "./plan/serve.js"
 
 /** What the handler needs. */
 export interface KnownPeersServerDeps {
@@ -26,7 +27,19 @@ export interface KnownPeersServerDeps {
   /** Our current signed NodeInfo. */
   readonly ownInfo: Effect.Effect<SignedNodeInfo>
   readonly maxPeersToSend: number
+  /** The candidates of this tick's answers (`DiscoveryRuntime.servedSample`). */
+  readonly servedSample: Effect.Effect<ReadonlyArray<SignedNodeInfo>>
 }
+
+/** The handler's dependencies, from the discovery runtime. */
+export const knownPeersServerDeps = (rt: DiscoveryRuntime): KnownPeersServerDeps => ({
+  manager: rt.manager,
+  crypto: rt.crypto,
+  random: rt.random,
+  ownInfo: rt.ownInfo,
+  maxPeersToSend: rt.tuning.maxPeersToSend,
+  servedSample: rt.servedSample.get
+})
 
 /** Builds the handler. */
 export const makeKnownPeersHandler =
@@ -51,8 +64,8 @@ export const makeKnownPeersHandler =
       }
       yield* deps.manager.mergeNodeInfos([checked.right])
       const seed = yield* deps.random.nextInt
-      const [freshest, own] = yield* Effect.zip(deps.manager.servableNodeInfos(servableRequest(caller, deps.maxPeersToSend)), deps.ownInfo)
-      const served = knownPeersToServe(freshest, deps.maxPeersToSend, seededRng(seed))
+      const [candidates, own] = yield* Effect.zip(deps.servedSample, deps.ownInfo)
+      const served = knownPeersToServe(candidates, caller, deps.maxPeersToSend, seededRng(seed))
       return { ownInfo: encodeSignedNodeInfo(own), knownPeers: served.map(encodeSignedNodeInfo) }
     })
 
@@ -60,5 +73,5 @@ export const makeKnownPeersHandler =
 export const registerDiscoveryServer = (rt: DiscoveryRuntime): Effect.Effect<void, never, Scope.Scope> =>
   rt.network.handleUnary(
     P2pMethods.GetKnownPeers,
-    makeKnownPeersHandler({ manager: rt.manager, crypto: rt.crypto, random: rt.random, ownInfo: rt.ownInfo, maxPeersToSend: rt.tuning.maxPeersToSend })
+    makeKnownPeersHandler(knownPeersServerDeps(rt))
   )

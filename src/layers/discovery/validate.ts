@@ -1,56 +1,73 @@
 /**
  * Validates a batch of received NodeInfos (the entries of one GetKnownPeers answer): the pure checks of
- * `plan/nodeInfoRules.ts` first, then one `Crypto.verifyMany` for every entry that survives them and
- * could change the peer ledger. An entry that is not newer than the NodeInfo the ledger holds for its
- * peer is skipped unverified — it could not replace anything, and verifying the 200 mostly-known entries
- * of every answer would dominate discovery's CPU. Not under `plan/`: it asks the ledger and runs the
- * signature checks, where `plan/` holds only pure functions.
+ * `plan/nodeInfoRules.ts` first, then the ledger's word on which of the survivors are worth checking,
+ * then one `Crypto.verifyMany` for those only. The responder's own NodeInfo is worth checking when it
+ * is newer than what we hold; the peers it relays, when the ledger admits them (`admitIntroductions`:
+ * a newer NodeInfo of a known peer, or a new peer within the responder's introduction budget). Entries
+ * not admitted are dropped unverified — verifying the mostly-known entries of every answer would
+ * dominate discovery's CPU, and verifying a liar's flood of fresh identities would be work in
+ * proportion to what it sends. Not under `plan/`: it asks the ledger and runs the signature checks,
+ * where `plan/` holds only pure functions.
  */
 import { Effect, Either } from "effect"
 import type { SignedNodeInfo } from "../../domain/nodeInfo.js"
 import type { PeerId } from "../../domain/PeerId.js"
-import type { PeerManagerService } from "../../services/PeerManager.js"
 import type { CryptoService } from "../../services/Crypto.js"
+import type { PeerManagerService } from "../../services/PeerManager.js"
 import { nodeInfoVerifyItem, precheckNodeInfo, type NodeInfoContext, type NodeInfoRejection } from "./plan/nodeInfoRules.js"
 
-/** One received entry; `expectedPeerId` is set for someone's own info. */
-export interface ReceivedEntry {
-  readonly bytes: Uint8Array
-  readonly expectedPeerId?: PeerId
-}
-
-/** The verdicts of a batch. */
-export interface BatchVerdict {
-  readonly accepted: ReadonlyArray<SignedNodeInfo>
+/** The verdicts on one answer. */
+export interface AnswerVerdict {
+  /** The responder's own NodeInfo, if valid and newer than ours. */
+  readonly own: SignedNodeInfo | undefined
+  /** The relayed NodeInfos that verified (refreshes and admitted introductions). */
+  readonly introduced: ReadonlyArray<SignedNodeInfo>
   readonly rejected: ReadonlyArray<NodeInfoRejection>
-  /** Entries valid so far but not newer than what we hold: not verified, not stored. */
+  /** Relayed entries valid so far but not newer than what we hold: not verified, not stored. */
   readonly skipped: number
+  /** Relayed new peers beyond the responder's budget: not verified, not stored. */
+  readonly overBudget: number
+  /** Signatures checked. */
+  readonly verified: number
 }
 
-/** Validates `entries`; `newerThanHeld` is the ledger's answer to which NodeInfos could change it. */
-export const validateNodeInfos = (
+/** Validates `responder`'s answer: its own NodeInfo's bytes and the bytes of the peers it relays. */
+export const validateAnswer = (
   crypto: CryptoService,
-  entries: ReadonlyArray<ReceivedEntry>,
-  context: Omit<NodeInfoContext, "expectedPeerId">,
-  newerThanHeld: PeerManagerService["newerThanHeld"]
-): Effect.Effect<BatchVerdict> =>
+  manager: PeerManagerService,
+  responder: PeerId,
+  ownBytes: Uint8Array,
+  relayed: ReadonlyArray<Uint8Array>,
+  context: Omit<NodeInfoContext, "expectedPeerId">
+): Effect.Effect<AnswerVerdict> =>
   Effect.gen(function* () {
     const rejected: Array<NodeInfoRejection> = []
+    const ownChecked = precheckNodeInfo(ownBytes, { ...context, expectedPeerId: responder })
+    if (Either.isLeft(ownChecked)) rejected.push(ownChecked.left)
     const checked: Array<SignedNodeInfo> = []
-    for (const entry of entries) {
-      const result = precheckNodeInfo(entry.bytes, entry.expectedPeerId === undefined ? context : { ...context, expectedPeerId: entry.expectedPeerId })
+    for (const bytes of relayed) {
+      const result = precheckNodeInfo(bytes, context)
       if (Either.isLeft(result)) rejected.push(result.left)
       else checked.push(result.right)
     }
-    const newer = checked.length === 0 ? [] : yield* newerThanHeld(checked)
-    const candidates = checked.filter((_, i) => newer[i] === true)
-    const skipped = checked.length - candidates.length
-    if (candidates.length === 0) return { accepted: [], rejected, skipped }
-    const verdicts = yield* crypto.verifyMany(candidates.map(nodeInfoVerifyItem))
-    const accepted: Array<SignedNodeInfo> = []
-    candidates.forEach((signed, i) => {
-      if (verdicts[i] === true) accepted.push(signed)
-      else rejected.push({ reason: "BadSignature", peerId: signed.info.peerId })
+    const ownCandidate = Either.isRight(ownChecked) && (yield* manager.newerThanHeld([ownChecked.right]))[0] === true ? ownChecked.right : undefined
+    const admissions = checked.length === 0 ? [] : yield* manager.admitIntroductions(responder, checked)
+    const candidates = checked.filter((_, i) => admissions[i] === "Refresh" || admissions[i] === "New")
+    const toVerify = ownCandidate === undefined ? candidates : [ownCandidate, ...candidates]
+    const verdicts = toVerify.length === 0 ? [] : yield* crypto.verifyMany(toVerify.map(nodeInfoVerifyItem))
+    const introduced: Array<SignedNodeInfo> = []
+    let own: SignedNodeInfo | undefined
+    toVerify.forEach((signed, i) => {
+      if (verdicts[i] !== true) rejected.push({ reason: "BadSignature", peerId: signed.info.peerId })
+      else if (signed === ownCandidate) own = signed
+      else introduced.push(signed)
     })
-    return { accepted, rejected, skipped }
+    return {
+      own,
+      introduced,
+      rejected,
+      skipped: admissions.filter((a) => a === "NotNewer").length,
+      overBudget: admissions.filter((a) => a === "OverBudget").length,
+      verified: toVerify.length
+    }
   })

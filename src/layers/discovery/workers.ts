@@ -16,7 +16,7 @@ import { PeerEvent } from "../../services/Network.js"
 import { CallResult, DialResult, PeerChange, type DialOrder } from "../../services/PeerManager.js"
 import type { DiscoveryRuntime } from "./builder.js"
 import { chargesOfAnswer, offenceOfCallError } from "./plan/offences.js"
-import { validateNodeInfos, type ReceivedEntry } from "./validate.js"
+import { validateAnswer } from "./validate.js"
 
 /** Logs a failure (or defect) of `what` and carries on; only interruption passes through. */
 export const supervised =
@@ -35,7 +35,11 @@ export interface DiscoveryWorkers {
   readonly query: (peer: PeerId) => Effect.Effect<void>
   /** Dials one peer of the ledger's dial plan; once connected, queries it (news spreads a round sooner). */
   readonly dial: (order: DialOrder) => Effect.Effect<void>
-  /** Validates and stores a peer's answer, and charges the peer for every kind of bad entry in it. */
+  /**
+   * Validates and stores a peer's answer — at most `maxEntriesPerResponse` entries, and of the peers
+   * new to us only those within its introduction budget — and charges the peer for every kind of bad
+   * entry in it (and for an answer longer than any honest server sends).
+   */
   readonly processResponse: (peer: PeerId, response: pb.GetKnownPeersResponse, rttMs: number) => Effect.Effect<void>
 }
 
@@ -48,14 +52,17 @@ export const makeWorkers = (rt: DiscoveryRuntime, trim: (keep: ReadonlySet<PeerI
 
   const processResponse = (peer: PeerId, response: pb.GetKnownPeersResponse, rttMs: number) =>
     Effect.gen(function* () {
-      const entries: Array<ReceivedEntry> = [
-        { bytes: response.ownInfo, expectedPeerId: peer },
-        ...response.knownPeers.slice(0, tuning.maxEntriesPerResponse).map((bytes) => ({ bytes }))
-      ]
+      const relayed = response.knownPeers.slice(0, tuning.maxEntriesPerResponse)
       const nowMs = yield* Clock.currentTimeMillis
-      const verdict = yield* validateNodeInfos(rt.crypto, entries, { nowMs, self: manager.localPeerId, policy: manager.policy }, manager.newerThanHeld)
-      yield* manager.mergeNodeInfos(verdict.accepted)
-      const charges = chargesOfAnswer(verdict.rejected)
+      const context = { nowMs, self: manager.localPeerId, policy: manager.policy }
+      const verdict = yield* validateAnswer(rt.crypto, manager, peer, response.ownInfo, relayed, context)
+      if (verdict.own !== undefined) yield* manager.mergeNodeInfos([verdict.own])
+      if (verdict.introduced.length > 0) yield* manager.mergeNodeInfos(verdict.introduced, peer)
+      const tooLong = response.knownPeers.length > tuning.maxEntriesPerResponse
+      const charges = [
+        ...chargesOfAnswer(verdict.rejected),
+        ...(tooLong ? [{ offence: "ProtocolViolation" as const, detail: `${response.knownPeers.length} peers in GetKnownPeers (at most ${tuning.maxEntriesPerResponse})` }] : [])
+      ]
       for (const { offence, detail } of charges) yield* manager.reportOffence(peer, offence, detail)
       if (charges.length === 0) yield* manager.recordCallResult(peer, CallResult.Answered({ rttMs }))
     })

@@ -1,9 +1,9 @@
 /**
  * `PeerManagerLayer`: the `PeerManager` service — the node's one peer ledger — over one `PeerTable` in
  * a `SynchronizedRef`. Each named operation applies one pure rule of this folder (`table.ts`,
- * `connections.ts`, `ranking.ts`) at the current `Clock` time; its changes are published, in order, to a
- * bounded sliding PubSub while the table is still locked (publishing never waits), so subscribers see
- * changes in the order they happened. Nothing that waits on the network ever runs under the lock.
+ * `connections.ts`, `ranking.ts`, `introductions.ts`) at the current `Clock` time; its changes are
+ * published, in order, to a bounded sliding PubSub while the table is still locked (publishing never
+ * waits), so subscribers see changes in the order they happened. Nothing that waits on the network ever runs under the lock.
  */
 import { Clock, Effect, HashMap, Layer, Option, PubSub, Stream, SynchronizedRef, type Scope } from "effect"
 import type { PeerId } from "../../domain/PeerId.js"
@@ -19,6 +19,7 @@ import {
   type PeerView
 } from "../../services/PeerManager.js"
 import { bannedConnections, dialFailed, dialSucceeded, peerConnected, peerDisconnected, planDials, reconcileConnections } from "./connections.js"
+import { admitIntroductions } from "./introductions.js"
 import { defaultPeerPolicy, PEER_CHANGES_CAPACITY } from "./policy.js"
 import { seededRng } from "./prng.js"
 import { chooseTrim, servableNodeInfos, sortedRecords } from "./ranking.js"
@@ -107,10 +108,11 @@ export const makePeerManager = (config: PeerManagerConfig): Effect.Effect<PeerMa
       changes: Stream.fromPubSub(changes, { scoped: true }),
       offenceCounts: read(offenceCounts),
       newerThanHeld: (infos) => read((table) => infos.map((signed) => isNewerThanHeld(table, signed))),
+      admitIntroductions: (introducer, infos) => apply((table, nowMs) => admitIntroductions(table, introducer, infos, nowMs)),
       servableNodeInfos: (request) => read((table, nowMs) => servableNodeInfos(table, nowMs, request)),
       planTrim: ({ connected, target, wanted, keep }) => read((table, nowMs) => chooseTrim(table, nowMs, connected, target, wanted, keep)),
       reportOffence: reportOffenceOp,
-      mergeNodeInfos: (infos) => apply((table, nowMs) => mergeNodeInfos(table, infos, nowMs)),
+      mergeNodeInfos: (infos, introducer) => apply((table, nowMs) => mergeNodeInfos(table, infos, nowMs, introducer)),
       recordCallResult,
       recordDialResult,
       recordConnected: (peerId, address) => apply((table, nowMs) => peerConnected(table, peerId, address, nowMs)),

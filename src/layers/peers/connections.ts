@@ -8,6 +8,7 @@
 import { HashMap } from "effect"
 import type { PeerId } from "../../domain/PeerId.js"
 import { PeerChange, type DialOrder, type DialPlanRequest, type PeerRecord } from "../../services/PeerManager.js"
+import { judgeIntroduction } from "./introductions.js"
 import type { Rng } from "./prng.js"
 import { chooseDials, chooseExploration, dialAddress, isConnectedOrDialling, sortedRecords } from "./ranking.js"
 import { isBannedAt, recordFailure, recordSuccess } from "./reputation.js"
@@ -48,21 +49,31 @@ export const peerDisconnected = (table: PeerTable, peerId: PeerId, nowMs: number
   return { table: next, changes: [PeerChange.PeerDisconnected({ peerId })], value: undefined }
 }
 
-/** A dial succeeded after `rttMs` (one handshake round trip). */
+/** A dial succeeded after `rttMs` (one handshake round trip); a first one is credited to the peer's introducer. */
 export const dialSucceeded = (table: PeerTable, peerId: PeerId, address: string, rttMs: number, nowMs: number): Transition<void> => {
-  const connected = peerConnected(table, peerId, address, nowMs)
-  return { ...connected, table: updateRecord(connected.table, peerId, (r) => recordSuccess(r, rttMs, table.policy)) }
+  const judged = judgeIntroduction(table, peerId, true, nowMs)
+  const connected = peerConnected(judged.table, peerId, address, nowMs)
+  return {
+    table: updateRecord(connected.table, peerId, (r) => recordSuccess(r, rttMs, table.policy), nowMs),
+    changes: [...judged.changes, ...connected.changes],
+    value: undefined
+  }
 }
 
-/** A dial failed: back to disconnected, backoff, and the (fault) offence `Unavailable`. */
+/**
+ * A dial failed: back to disconnected, backoff, and the (fault) offence `Unavailable`; a first one is
+ * charged to the peer's introducer (which may ban it: see `judgeIntroduction`).
+ */
 export const dialFailed = (table: PeerTable, peerId: PeerId, nowMs: number): Transition<boolean> => {
   const record = recordOf(table, peerId)
   if (record === undefined || record.connection._tag === "Connected") return unchanged(table, false)
-  const failed = updateRecord(table, peerId, (r) => ({
+  const judged = judgeIntroduction(table, peerId, false, nowMs)
+  const failed = updateRecord(judged.table, peerId, (r) => ({
     ...recordFailure(r, nowMs, table.policy),
     connection: { _tag: "Disconnected", sinceMs: disconnectedSince(r, nowMs) }
   }))
-  return reportOffence(failed, peerId, "Unavailable", nowMs)
+  const charged = reportOffence(failed, peerId, "Unavailable", nowMs)
+  return { ...charged, changes: [...judged.changes, ...charged.changes] }
 }
 
 /**

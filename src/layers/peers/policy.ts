@@ -26,6 +26,34 @@ export const MAX_KNOWN_PEERS = 10_000
  */
 export const EVICTION_SLACK = 0.01
 
+// --- introductions (who may tell us about how many new peers) --------------------------------------
+
+/**
+ * New (unknown) peers one GetKnownPeers answer may introduce; the rest are dropped before their
+ * signatures are checked. Keys are free, so without a cap one connected liar could fill the table with
+ * fresh identities (an attack measured 2,000 honest entries washed out by 12 answers). 20 is ~10 % of an
+ * answer: a new node still learns a 1,000-node network within ~15 rounds (3 answers a round plus one
+ * per dial), while a liar adds at most 20 identities per answer it is asked for.
+ */
+export const MAX_NEW_PER_ANSWER = 20
+/**
+ * New peers one responder may introduce per window, at full trust: 200 per 10 min is everything a
+ * responder can teach a new node in its first ~40 answers (~1.5 min of being asked), and bounds a liar
+ * we keep connected to at 1,200 identities an hour, fewer as its introductions fail to connect.
+ */
+export const MAX_NEW_PER_WINDOW = 200
+/** Length of the introduction budget's window. */
+export const INTRODUCTION_WINDOW_MS = 10 * 60_000
+/**
+ * A responder is charged `FailedIntroductions` at every `INTRODUCTION_CHARGE_EVERY`-th introduced
+ * peer whose first dial failed, while its failures outnumber its successes `INTRODUCTION_FAILURE_RATIO`
+ * to one. Honest relays serve peers they have seen work (`ranking.ts`), so most of what they introduce
+ * connects; a lossy link or a departed node costs a failure now and then, never five in a row with
+ * none connecting.
+ */
+export const INTRODUCTION_CHARGE_EVERY = 5
+export const INTRODUCTION_FAILURE_RATIO = 3
+
 // --- dialling -------------------------------------------------------------------------------------
 
 /** First backoff after a failed dial: one discovery tick, so a transient failure costs one round. */
@@ -44,6 +72,13 @@ export const DIAL_BACKOFF_MAX_MS = 60_000
 export const RTT_REFERENCE_MS = 100
 /** Weights of success rate, RTT and reputation in a peer's quality (they sum to 1). */
 export const QUALITY_WEIGHTS = { successRate: 0.4, rtt: 0.3, reputation: 0.3 } as const
+/**
+ * Quality is multiplied by this for each consecutive failed dial or call: a peer that just failed ranks
+ * below an untried one until it answers again. Without it, peers that used to work but are now cut off
+ * (a partition, a departed node) kept winning the one free dial slot every round over reachable peers
+ * never tried, and a node stayed below target.
+ */
+export const FAILURE_DISCOUNT = 0.5
 /**
  * Random jitter (uniform in [0, this)) added to quality when choosing whom to dial: a clearly better
  * peer usually wins, but similar peers are picked at random, so nodes do not all crowd the same few.
@@ -80,7 +115,9 @@ export const PENALTIES: Readonly<Record<Offence, number>> = {
   ProtocolViolation: 20,
   InvalidData: 100,
   Timeout: 2,
-  Unavailable: 1
+  Unavailable: 1,
+  // Five charges (25 dead introductions with ≤ 1 in 4 connecting, within a half-life) ban.
+  FailedIntroductions: 10
 }
 
 /** The default table policy. */
@@ -96,7 +133,10 @@ export const defaultPeerPolicy: PeerPolicy = {
   backoffMaxMs: DIAL_BACKOFF_MAX_MS,
   rttSmoothing: RTT_SMOOTHING,
   maxFutureSkewMs: MAX_FUTURE_SKEW_MS,
-  maxInfoAgeMs: MAX_INFO_AGE_MS
+  maxInfoAgeMs: MAX_INFO_AGE_MS,
+  maxNewPerAnswer: MAX_NEW_PER_ANSWER,
+  maxNewPerWindow: MAX_NEW_PER_WINDOW,
+  introductionWindowMs: INTRODUCTION_WINDOW_MS
 }
 
 // --- peer changes ---------------------------------------------------------------------------------

@@ -1,17 +1,21 @@
 /**
  * Pure ranking of the ledger's peers: which are eligible to dial, how good each one is (success rate,
- * RTT, reputation), who to dial next (allowlisted first, then peers whose capabilities fit what the node
- * needs, then quality with random jitter for diversity), which connection to drop when above target,
- * which NodeInfos may be served, and which records are evicted first. Randomness comes in as an `Rng`,
- * so every choice is reproducible.
+ * RTT, reputation; an untried peer's expected success is its introducer's record), who to dial next
+ * (allowlisted first, then peers whose capabilities fit what the node needs, then quality with random
+ * jitter for diversity), which connection to drop when above target, which NodeInfos may be served, and
+ * which records are evicted first. Randomness comes in as an `Rng`, so every choice is reproducible.
+ *
+ * Serving and eviction rank by what this node observed (`byObservation`) — connected now, how our dials
+ * and calls went, who introduced the peer and how long we have known it — never by the timestamp its
+ * signer chose: a liar dates its identities at now + 29 s for free, which outranked every honest entry.
  */
 import { HashMap } from "effect"
 import type { PeerId } from "../../domain/PeerId.js"
 import type { SignedNodeInfo } from "../../domain/nodeInfo.js"
 import type { PeerPolicy, PeerRecord, ServableRequest } from "../../services/PeerManager.js"
-import { DIAL_JITTER, QUALITY_WEIGHTS, RTT_REFERENCE_MS } from "./policy.js"
+import { DIAL_JITTER, FAILURE_DISCOUNT, QUALITY_WEIGHTS, RTT_REFERENCE_MS } from "./policy.js"
 import type { Rng } from "./prng.js"
-import { decayedScore, isBannedAt } from "./reputation.js"
+import { decayedScore, introducerTrust, isBannedAt } from "./reputation.js"
 import type { PeerTable } from "./table.js"
 
 /** Whether a dial or connection is open or under way (such a record is never dialled again or evicted). */
@@ -36,13 +40,67 @@ export const isEligibleForDial = (record: PeerRecord, nowMs: number): boolean =>
 export const fitsCapabilities = (record: PeerRecord, wanted: number): boolean =>
   wanted === 0 || (record.info !== undefined && (record.info.info.capabilities & wanted) === wanted)
 
-/** Quality in [0, 1]: smoothed success rate, RTT factor (½ when unknown) and reputation. */
-export const quality = (record: PeerRecord, nowMs: number, policy: PeerPolicy): number => {
-  const successRate = (record.successes + 1) / (record.successes + record.failures + 2)
+/**
+ * Quality in [0, 1]: smoothed success rate, RTT factor (½ when unknown) and reputation, discounted for
+ * each consecutive failure (`FAILURE_DISCOUNT`). The success rate starts from `prior` (worth two tries)
+ * before any dial or call: ½, or the introducer's trust.
+ */
+export const quality = (record: PeerRecord, nowMs: number, policy: PeerPolicy, prior = 0.5): number => {
+  const successRate = (record.successes + 2 * prior) / (record.successes + record.failures + 2)
   const rtt = record.rttMs === undefined ? 0.5 : RTT_REFERENCE_MS / (RTT_REFERENCE_MS + record.rttMs)
   const reputation = Math.min(1, Math.max(0, 1 + decayedScore(record, nowMs, policy) / -policy.banThreshold))
-  return QUALITY_WEIGHTS.successRate * successRate + QUALITY_WEIGHTS.rtt * rtt + QUALITY_WEIGHTS.reputation * reputation
+  const value = QUALITY_WEIGHTS.successRate * successRate + QUALITY_WEIGHTS.rtt * rtt + QUALITY_WEIGHTS.reputation * reputation
+  return value * Math.pow(FAILURE_DISCOUNT, Math.min(record.consecutiveFailures, 10))
 }
+
+/**
+ * The expected success of dialling a peer before we tried: its introducer's trust (`introducerTrust`),
+ * ½ for configured or self-announced peers and introducers we no longer know.
+ */
+export const priorOf = (table: PeerTable, record: PeerRecord): number => {
+  if (record.introducedBy === undefined) return 0.5
+  const introducer = HashMap.get(table.peers, record.introducedBy)
+  return introducer._tag === "Some" ? introducerTrust(introducer.value.introductions) : 0.5
+}
+
+/** A record's quality with its introducer's trust as the prior. */
+export const observedQuality = (table: PeerTable, record: PeerRecord, nowMs: number): number =>
+  quality(record, nowMs, table.policy, priorOf(table, record))
+
+/**
+ * What this node has seen of a peer itself: 3 connected now, 2 connected or answered before, 1 never
+ * tried, 0 tried and never reached (a fake identity ends here after one dial).
+ */
+export const observedTier = (record: PeerRecord): number =>
+  record.connection._tag === "Connected" ? 3 : record.successes > 0 ? 2 : record.failures === 0 ? 1 : 0
+
+/** A NodeInfo's timestamp as a last tie-breaker: never later than now (the signer may date it 30 s ahead). */
+export const clampedTimestamp = (record: PeerRecord, nowMs: number): number => Math.min(record.info?.info.timestampMs ?? -1, nowMs)
+
+interface Observed {
+  readonly record: PeerRecord
+  readonly tier: number
+  readonly value: number
+}
+
+const observe = (table: PeerTable, record: PeerRecord, nowMs: number): Observed => ({
+  record,
+  tier: observedTier(record),
+  value: observedQuality(table, record, nowMs)
+})
+
+/**
+ * Best first by observation: tier, then quality (with the introducer's trust for untried peers), then
+ * the longest known (a flood of fresh identities is always the newest), then the clamped timestamp.
+ */
+const byObservation =
+  (nowMs: number) =>
+  (a: Observed, b: Observed): number =>
+    b.tier - a.tier ||
+    b.value - a.value ||
+    a.record.firstSeenMs - b.record.firstSeenMs ||
+    clampedTimestamp(b.record, nowMs) - clampedTimestamp(a.record, nowMs) ||
+    (a.record.peerId < b.record.peerId ? -1 : a.record.peerId > b.record.peerId ? 1 : 0)
 
 interface Ranked {
   readonly record: PeerRecord
@@ -81,7 +139,7 @@ export const chooseDials = (
         record,
         allowlisted: record.allowlisted,
         fits: fitsCapabilities(record, wanted),
-        value: quality(record, nowMs, table.policy) + rng() * DIAL_JITTER
+        value: observedQuality(table, record, nowMs) + rng() * DIAL_JITTER
       })
     )
     .sort(byRank)
@@ -113,7 +171,7 @@ export const chooseTrim = (
     .map((peerId) => HashMap.get(table.peers, peerId))
     .flatMap((found) => (found._tag === "Some" ? [found.value] : []))
     .filter((r) => !r.allowlisted && !keep.has(r.peerId))
-    .map((record): Ranked => ({ record, allowlisted: false, fits: fitsCapabilities(record, wanted), value: quality(record, nowMs, table.policy) }))
+    .map((record): Ranked => ({ record, allowlisted: false, fits: fitsCapabilities(record, wanted), value: observedQuality(table, record, nowMs) }))
     .sort(byRank)
     .reverse()
     .slice(0, excess)
@@ -121,8 +179,10 @@ export const chooseTrim = (
 }
 
 /**
- * NodeInfos we may serve, at most `limit`, most recently signed first: verified, not banned, not
- * `exclude` (the caller), and young enough that they cannot expire on the way (`minRemainingMs`).
+ * NodeInfos we may serve, at most `limit`, best observed first (`byObservation`): verified, not banned,
+ * not `exclude` (the caller), not dialled and never reached (tier 0: what a fake identity becomes after
+ * one dial — relaying it would spread a liar's work), and young enough that they cannot expire on the
+ * way (`minRemainingMs`).
  */
 export const servableNodeInfos = (table: PeerTable, nowMs: number, request: ServableRequest): Array<SignedNodeInfo> =>
   records(table)
@@ -131,26 +191,25 @@ export const servableNodeInfos = (table: PeerTable, nowMs: number, request: Serv
         r.info !== undefined &&
         r.peerId !== request.exclude &&
         !isBannedAt(r, nowMs) &&
+        observedTier(r) > 0 &&
         nowMs - r.info.info.timestampMs < table.policy.maxInfoAgeMs - request.minRemainingMs
     )
-    .sort((a, b) => (b.info?.info.timestampMs ?? 0) - (a.info?.info.timestampMs ?? 0) || (a.peerId < b.peerId ? -1 : 1))
+    .map((r) => observe(table, r, nowMs))
+    .sort(byObservation(nowMs))
     .slice(0, Math.max(0, request.limit))
-    .flatMap((r) => (r.info === undefined ? [] : [r.info]))
+    .flatMap((o) => (o.record.info === undefined ? [] : [o.record.info]))
 
 /**
  * Records in the order they are evicted when the table is over its cap: never connected, dialling,
- * seed or allowlisted ones; banned ones last (so a flood cannot wash a ban away); otherwise the lowest
- * quality first and, among equals, the stalest NodeInfo first.
+ * seed or allowlisted ones; banned ones last (so a flood cannot wash a ban away); otherwise the worst
+ * observed first (`byObservation` reversed) — among untried peers of equally trusted introducers, the
+ * most recently heard of, so a flood of fresh identities evicts itself, not what we knew before it.
  */
-export const evictionOrder = (table: PeerTable, nowMs: number): Array<PeerRecord> =>
-  records(table)
+export const evictionOrder = (table: PeerTable, nowMs: number): Array<PeerRecord> => {
+  const best = byObservation(nowMs)
+  return records(table)
     .filter((r) => !isConnectedOrDialling(r) && !r.seed && !r.allowlisted)
-    .map((record) => ({ record, banned: isBannedAt(record, nowMs), value: quality(record, nowMs, table.policy) }))
-    .sort(
-      (a, b) =>
-        Number(a.banned) - Number(b.banned) ||
-        a.value - b.value ||
-        (a.record.info?.info.timestampMs ?? -1) - (b.record.info?.info.timestampMs ?? -1) ||
-        (a.record.peerId < b.record.peerId ? -1 : 1)
-    )
-    .map((r) => r.record)
+    .map((record) => ({ observed: observe(table, record, nowMs), banned: isBannedAt(record, nowMs) }))
+    .sort((a, b) => Number(a.banned) - Number(b.banned) || best(b.observed, a.observed))
+    .map((r) => r.observed.record)
+}

@@ -3,12 +3,15 @@
  * gave), dial backoff, and the success counters and RTT estimate that ranking reads. Every function takes the time explicitly, so the same
  * inputs always give the same record.
  */
-import { isFault, type Offence, type PeerPolicy, type PeerRecord } from "../../services/PeerManager.js"
+import { isFault, type IntroductionStats, type Offence, type PeerPolicy, type PeerRecord } from "../../services/PeerManager.js"
 import type { PeerId } from "../../domain/PeerId.js"
 
-/** A record for a peer we know nothing about yet. */
-export const newRecord = (peerId: PeerId): PeerRecord => ({
+/** A record for a peer we know nothing about yet, first heard of at `nowMs`. */
+export const newRecord = (peerId: PeerId, nowMs = 0, introducedBy?: PeerId): PeerRecord => ({
   peerId,
+  firstSeenMs: nowMs,
+  introducedBy,
+  introductions: { windowStartMs: nowMs, inWindow: 0, connected: 0, failed: 0 },
   info: undefined,
   configuredAddress: undefined,
   seed: false,
@@ -89,3 +92,9 @@ export const recordSuccess = (record: PeerRecord, rttMs: number | undefined, pol
         ? rttMs
         : record.rttMs + policy.rttSmoothing * (rttMs - record.rttMs)
 })
+
+/**
+ * How far an introducer's word goes, in (0, 1): the share of its introductions that connected when
+ * dialled, starting from ½ with nothing judged (a Laplace estimate, so one early failure is not damning).
+ */
+export const introducerTrust = (stats: IntroductionStats): number => (stats.connected + 1) / (stats.connected + stats.failed + 2)

@@ -51,9 +51,12 @@ export const recordOf = (table: PeerTable, peerId: PeerId): PeerRecord | undefin
 /** Replaces (or adds) one record. */
 export const putRecord = (table: PeerTable, record: PeerRecord): PeerTable => ({ ...table, peers: HashMap.set(table.peers, record.peerId, record) })
 
-/** Updates `peerId`'s record, creating it first if unknown. Never creates a record for ourselves. */
-export const updateRecord = (table: PeerTable, peerId: PeerId, f: (record: PeerRecord) => PeerRecord): PeerTable =>
-  peerId === table.self ? table : putRecord(table, f(recordOf(table, peerId) ?? newRecord(peerId)))
+/**
+ * Updates `peerId`'s record, creating it first if unknown (first seen at `nowMs`; 0 for configured
+ * peers, which count as known forever). Never creates a record for ourselves.
+ */
+export const updateRecord = (table: PeerTable, peerId: PeerId, f: (record: PeerRecord) => PeerRecord, nowMs = 0): PeerTable =>
+  peerId === table.self ? table : putRecord(table, f(recordOf(table, peerId) ?? newRecord(peerId, nowMs)))
 
 /** Marks seeds and allowlisted peers (with their configured addresses). */
 export const withConfiguredPeers = (
@@ -82,12 +85,15 @@ export const isNewerThanHeld = (table: PeerTable, signed: SignedNodeInfo): boole
 
 /**
  * Merges NodeInfos that passed `precheckNodeInfo` and signature verification: a newer timestamp
- * replaces an older one, nothing else does. Then enforces the cap on records.
+ * replaces an older one, nothing else does (the timestamp orders one signer's NodeInfos, never one
+ * peer against another: see `ranking.ts`). A peer first heard of here is remembered as first seen now
+ * and introduced by `introducer`. Then enforces the cap on records.
  */
 export const mergeNodeInfos = (
   table: PeerTable,
   infos: ReadonlyArray<SignedNodeInfo>,
-  nowMs: number
+  nowMs: number,
+  introducer?: PeerId
 ): Transition<ReadonlyArray<MergeOutcome>> => {
   let current = table
   const changes: Array<PeerChange> = []
@@ -96,7 +102,8 @@ export const mergeNodeInfos = (
     if (peerId === current.self) return "Ours"
     if (!isNewerThanHeld(current, signed)) return "NotNewer"
     const existing = recordOf(current, peerId)
-    current = putRecord(current, { ...(existing ?? newRecord(peerId)), info: signed })
+    const introducedBy = introducer === peerId ? undefined : introducer
+    current = putRecord(current, { ...(existing ?? newRecord(peerId, nowMs, introducedBy)), info: signed })
     if (existing?.info !== undefined) return "Replaced"
     changes.push(PeerChange.PeerDiscovered({ peerId, info: signed }))
     return "Inserted"
@@ -159,7 +166,7 @@ export const enforceCap = (table: PeerTable, nowMs: number): Transition<Readonly
 /** Penalises `peerId` for `offence` (creating its record if unknown); answers whether it became banned. */
 export const reportOffence = (table: PeerTable, peerId: PeerId, offence: Offence, nowMs: number): Transition<boolean> => {
   if (peerId === table.self) return unchanged(table, false)
-  const { record, banned } = applyOffence(recordOf(table, peerId) ?? newRecord(peerId), offence, nowMs, table.policy)
+  const { record, banned } = applyOffence(recordOf(table, peerId) ?? newRecord(peerId, nowMs), offence, nowMs, table.policy)
   const next = putRecord(table, record)
   return banned
     ? { table: next, changes: [PeerChange.PeerBanned({ peerId, untilMs: record.bannedUntilMs, offence })], value: true }
@@ -172,7 +179,7 @@ export const recordCallSuccess = (table: PeerTable, peerId: PeerId, rttMs: numbe
 
 /** A failed call to `peerId`: counts against its success rate, backs off, and applies `offence` if any. */
 export const recordCallFailure = (table: PeerTable, peerId: PeerId, offence: Offence | undefined, nowMs: number): Transition<boolean> => {
-  const failed = updateRecord(table, peerId, (r) => recordFailure(r, nowMs, table.policy))
+  const failed = updateRecord(table, peerId, (r) => recordFailure(r, nowMs, table.policy), nowMs)
   return offence === undefined ? unchanged(failed, false) : reportOffence(failed, peerId, offence, nowMs)
 }
 

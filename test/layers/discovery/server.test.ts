@@ -75,9 +75,9 @@ describe("GetKnownPeers handler", () => {
 describe("knownPeersToServe", () => {
   const NOW = 10 * MAX_INFO_AGE_MS
   const serve = (table: PeerTable, caller: PeerId, max: number) =>
-    knownPeersToServe(servableNodeInfos(table, NOW, servableRequest(caller, max)), max, seededRng(1))
+    knownPeersToServe(servableNodeInfos(table, NOW, servableRequest(max)), caller, max, seededRng(1))
 
-  it("serves at most the cap, never the caller, banned or nearly expired peers, and prefers recently signed ones", () => {
+  it("serves at most the cap, never the caller, banned or nearly expired peers, and among equally observed peers the recently signed ones", () => {
     const infos = Array.from({ length: 500 }, (_, i) => signedInfo(i + 1, NOW - i * 1_000))
     let table = mergeNodeInfos(tableOf(), infos, NOW).table
     table = updateRecord(table, peerOf(2), (r) => ({ ...r, bannedUntilMs: NOW + 1 }))

@@ -1,24 +1,30 @@
 /**
- * What a GetKnownPeers answer carries, as pure functions: what to ask the ledger for (the most recently
- * signed NodeInfos that will not expire on their way, never the caller's own), and the random sample of
- * them that goes out. `server.ts` runs them for each request.
+ * What a GetKnownPeers answer carries, as pure functions: what to ask the ledger for (its best-observed
+ * servable NodeInfos, ranked by what this node saw of each peer, never by the signer's timestamp; none
+ * about to expire), shared by every caller of a tick (`servedSample.ts`), and the random sample of them
+ * that goes out to one caller, never carrying the caller's own NodeInfo.
  */
 import type { SignedNodeInfo } from "../../../domain/nodeInfo.js"
-import type { InboundContext } from "../../../services/Network.js"
+import type { PeerId } from "../../../domain/PeerId.js"
 import type { ServableRequest } from "../../../services/PeerManager.js"
 import { sample, type Rng } from "../../peers/prng.js"
 import { SERVE_AGE_MARGIN_MS, SERVE_FRESHNESS_WINDOW } from "../constants.js"
 
-/** What to ask the ledger for: the `max × SERVE_FRESHNESS_WINDOW` most recently signed servable NodeInfos. */
-export const servableRequest = (caller: InboundContext["peerId"], max: number): ServableRequest => ({
-  exclude: caller,
+/**
+ * What to ask the ledger for: the `max × SERVE_FRESHNESS_WINDOW` best-observed servable NodeInfos,
+ * and one more, so that a caller found among them and left out still leaves a full window.
+ */
+export const servableRequest = (max: number): ServableRequest => ({
+  exclude: undefined,
   minRemainingMs: SERVE_AGE_MARGIN_MS,
-  limit: max * SERVE_FRESHNESS_WINDOW
+  limit: max * SERVE_FRESHNESS_WINDOW + 1
 })
 
 /**
- * The NodeInfos to answer with, from the ledger's answer to `servableRequest`: all of them if there are
- * at most `max`, otherwise `max` drawn at random.
+ * The NodeInfos to answer `caller` with, from the shared candidates (`servableRequest`): every one but
+ * the caller's if there are at most `max`, otherwise `max` drawn at random.
  */
-export const knownPeersToServe = (freshest: ReadonlyArray<SignedNodeInfo>, max: number, rng: Rng): Array<SignedNodeInfo> =>
-  freshest.length <= max ? [...freshest] : sample(freshest, max, rng)
+export const knownPeersToServe = (candidates: ReadonlyArray<SignedNodeInfo>, caller: PeerId, max: number, rng: Rng): Array<SignedNodeInfo> => {
+  const others = candidates.filter((signed) => signed.info.peerId !== caller)
+  return others.length <= max ? others : sample(others, max, rng)
+}

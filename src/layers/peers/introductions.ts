@@ -1,0 +1,92 @@
+/**
+ * Pure rules of introductions: a peer that answers GetKnownPeers introduces the peers we did not know.
+ * Keys are free, so the number of new peers a responder may introduce is budgeted (per answer, and per
+ * window — a window's budget shrinks as its introductions fail to connect), entries over the budget
+ * are dropped before any signature is checked, and a responder whose introductions keep failing to
+ * connect is charged `FailedIntroductions`. Knobs and their reasons: `policy.ts`.
+ */
+import type { SignedNodeInfo } from "../../domain/nodeInfo.js"
+import type { PeerId } from "../../domain/PeerId.js"
+import type { Admission, IntroductionStats, PeerPolicy } from "../../services/PeerManager.js"
+import { INTRODUCTION_CHARGE_EVERY, INTRODUCTION_FAILURE_RATIO } from "./policy.js"
+import { isNewerThanHeld, recordOf, reportOffence, unchanged, updateRecord, type PeerTable, type Transition } from "./table.js"
+
+/**
+ * New peers `stats`' owner may still introduce in its current window: the window budget, scaled down
+ * by how many of its introductions failed for each one that connected (never up when they connect).
+ */
+export const remainingBudget = (stats: IntroductionStats, nowMs: number, policy: PeerPolicy): number => {
+  const fresh = nowMs - stats.windowStartMs >= policy.introductionWindowMs
+  const budget = Math.floor(policy.maxNewPerWindow * Math.min(1, (stats.connected + 1) / (stats.failed + 1)))
+  return Math.max(0, budget - (fresh ? 0 : stats.inWindow))
+}
+
+/**
+ * Classifies each entry of `introducer`'s answer (`Admission`) and charges the `New` ones to its
+ * budget. Entries are taken in the answer's order: once the per-answer or the window budget is spent,
+ * every further unknown peer is `OverBudget`. Refreshes of known peers cost nothing.
+ */
+export const admitIntroductions = (
+  table: PeerTable,
+  introducer: PeerId,
+  infos: ReadonlyArray<SignedNodeInfo>,
+  nowMs: number
+): Transition<ReadonlyArray<Admission>> => {
+  const policy = table.policy
+  const stats = recordOf(table, introducer)?.introductions
+  let budget = Math.min(policy.maxNewPerAnswer, stats === undefined ? policy.maxNewPerWindow : remainingBudget(stats, nowMs, policy))
+  const admittedNew = new Set<PeerId>()
+  const admissions = infos.map((signed): Admission => {
+    const peerId = signed.info.peerId
+    if (admittedNew.has(peerId)) return "NotNewer" // a duplicate within the answer: the first copy is checked
+    if (recordOf(table, peerId)?.info !== undefined || peerId === table.self) return isNewerThanHeld(table, signed) ? "Refresh" : "NotNewer"
+    if (budget <= 0) return "OverBudget"
+    budget -= 1
+    admittedNew.add(peerId)
+    return "New"
+  })
+  if (admittedNew.size === 0) return unchanged(table, admissions)
+  const charged = updateRecord(
+    table,
+    introducer,
+    (r) => {
+      const fresh = nowMs - r.introductions.windowStartMs >= policy.introductionWindowMs
+      const windowStartMs = fresh ? nowMs : r.introductions.windowStartMs
+      const inWindow = (fresh ? 0 : r.introductions.inWindow) + admittedNew.size
+      return { ...r, introductions: { ...r.introductions, windowStartMs, inWindow } }
+    },
+    nowMs
+  )
+  return unchanged(charged, admissions)
+}
+
+/** Whether an introducer with these stats is charged `FailedIntroductions` (called after each failure). */
+export const chargesIntroducer = (stats: IntroductionStats): boolean =>
+  stats.failed % INTRODUCTION_CHARGE_EVERY === 0 && stats.failed > INTRODUCTION_FAILURE_RATIO * stats.connected
+
+/**
+ * The first dial of `peerId` ended (`connected` or not): if someone introduced it and it was never
+ * dialled or called before, the outcome is credited to or charged against its introducer. Run before
+ * the dial's own result is recorded (which makes the peer "tried"). Answers whether the introducer
+ * became banned.
+ */
+export const judgeIntroduction = (table: PeerTable, peerId: PeerId, connected: boolean, nowMs: number): Transition<boolean> => {
+  const record = recordOf(table, peerId)
+  const introducer = record?.introducedBy
+  if (record === undefined || introducer === undefined || record.successes + record.failures > 0) return unchanged(table, false)
+  const judged = updateRecord(
+    table,
+    introducer,
+    (r) => ({
+      ...r,
+      introductions: connected
+        ? { ...r.introductions, connected: r.introductions.connected + 1 }
+        : { ...r.introductions, failed: r.introductions.failed + 1 }
+    }),
+    nowMs
+  )
+  const stats = recordOf(judged, introducer)?.introductions
+  return !connected && stats !== undefined && chargesIntroducer(stats)
+    ? reportOffence(judged, introducer, "FailedIntroductions", nowMs)
+    : unchanged(judged, false)
+}
