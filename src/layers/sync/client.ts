@@ -31,10 +31,19 @@ export interface SyncClientDeps {
 /** A protocol violation (undecodable or oversized answer) is the peer's fault; other call errors may not be. */
 /**
  * Statuses an honest server answers with when it cannot serve right now: its load shedding (rate,
- * in-flight limits), a storage failure or a deadline cut (UNAVAILABLE), and calls ended on our side.
- * Any other error status is the peer refusing to serve what it claimed.
+ * in-flight limits), a storage failure or a deadline cut (UNAVAILABLE), routes not registered yet or
+ * any more (UNIMPLEMENTED: a node starting or stopping), its ban of us (PERMISSION_DENIED: a verdict
+ * on us, not a lie about its data), and calls ended on our side. Any other error status is the peer
+ * refusing to serve what it claimed.
  */
-const HONEST_REFUSALS: ReadonlySet<string> = new Set(["RESOURCE_EXHAUSTED", "UNAVAILABLE", "CANCELLED", "DEADLINE_EXCEEDED"])
+const HONEST_REFUSALS: ReadonlySet<string> = new Set([
+  "RESOURCE_EXHAUSTED",
+  "UNAVAILABLE",
+  "UNIMPLEMENTED",
+  "PERMISSION_DENIED",
+  "CANCELLED",
+  "DEADLINE_EXCEEDED"
+])
 
 const blame = (error: CallError): CommitsOutcome =>
   error._tag === "ProtocolViolation"
