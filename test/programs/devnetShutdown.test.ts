@@ -127,9 +127,9 @@ const checkCleanStop = async (basePort: number, send: (devnet: Devnet) => void) 
   if (exit === undefined) process.kill(-devnet.child.pid!, "SIGKILL")
   expect(exit, `no exit: ${devnet.stderr.slice(-2000)}`).toBeDefined()
   expect(exit!.at - sent, "stopped within 10 s").toBeLessThan(STOP_WITHIN_MS)
-  expect(exit!.code, devnet.stderr.slice(-2000)).toBe(0)
-
   const summary = devnet.events.find((e) => e["event"] === "summary") as { ok: boolean; stoppedBySignal: boolean; uncleanShutdown: Array<string>; nodes: Array<SummaryNode> } | undefined
+  // On a failure, say why: the verdict's summary (bans, penalties, unclean stops) and the last stderr.
+  expect(exit!.code, `${JSON.stringify(summary)}\n${devnet.stderr.slice(-2000)}`).toBe(0)
   expect(summary, "summary printed").toBeDefined()
   expect(summary!.stoppedBySignal).toBe(true)
   expect(summary!.ok).toBe(true)
