@@ -54,6 +54,11 @@ export interface IntroductionStats {
   /** Introduced peers whose first dial connected, or failed. */
   readonly connected: number
   readonly failed: number
+  /**
+   * Share of its last answer's entries that we already held in the table: an honest relay mostly tells
+   * us peers we know, a liar minting identities mostly peers nobody knows (see `vouches` in `table.ts`).
+   */
+  readonly knownShare: number
 }
 
 /** Everything known about one peer. */
@@ -117,6 +122,9 @@ export interface PeerPolicy {
   /** New peers one responder may introduce per window (shrinks when its introductions fail to connect). */
   readonly maxNewPerWindow: number
   readonly introductionWindowMs: number
+  /** Introduced peers on probation (not yet confirmed by a second introducer or a dial) per introducer, and in all. */
+  readonly maxProbationPerIntroducer: number
+  readonly maxProbation: number
 }
 
 /** A change other modules may care about (refreshed NodeInfos of known peers are not changes). */
@@ -165,6 +173,7 @@ export type MergeOutcome =
   | "Replaced" // newer than the one we had
   | "NotNewer" // same age or older than the one we have: ignored
   | "Ours" // our own: never stored
+  | "Probation" // an introduced peer we did not know, kept on probation (not in the table) until confirmed
 
 /** How a dial of a peer ended. */
 export type DialResult = Data.TaggedEnum<{
@@ -239,7 +248,7 @@ export interface ServableRequest {
  */
 export type Admission =
   | "Refresh" // a known peer's newer NodeInfo
-  | "New" // an unknown peer, within the introducer's budget (now charged to it)
+  | "New" // an unknown peer (or one on probation from another introducer), within the introducer's budget (now charged to it)
   | "OverBudget" // an unknown peer beyond the budget: dropped unverified
   | "NotNewer" // not newer than what we hold: nothing to do
 
@@ -289,13 +298,18 @@ export interface PeerManagerService {
   /** Penalises a peer for an offence (`detail` is logged); may ban it. */
   readonly reportOffence: (peerId: PeerId, offence: Offence, detail?: string) => Effect.Effect<void>
   /**
-   * Stores verified NodeInfos (a newer one replaces an older one) and keeps the table within its cap;
-   * peers first heard of here are remembered as introduced by `introducer`, if given.
+   * Stores verified NodeInfos (a newer one replaces an older one) and keeps the table within its cap.
+   * Unknown peers introduced by `introducer` go on probation (bounded, never served or counted as known)
+   * until a second, distinct introducer reports them or a dial of them succeeds; a peer's own NodeInfo
+   * (no `introducer`) is stored at once.
    */
   readonly mergeNodeInfos: (infos: ReadonlyArray<SignedNodeInfo>, introducer?: PeerId) => Effect.Effect<ReadonlyArray<MergeOutcome>>
   /** Records how a call to a peer ended: success rate, RTT, backoff, and the offence if any. */
   readonly recordCallResult: (peerId: PeerId, result: CallResult) => Effect.Effect<void>
-  /** Records how a dial from `planDials` ended (a failure backs off and counts as `Unavailable`). */
+  /**
+   * Records how a dial from `planDials` ended (a failure backs off and counts as `Unavailable`). A peer on
+   * probation is promoted to the table when it connects, and dropped (charged to its introducer) when not.
+   */
   readonly recordDialResult: (peerId: PeerId, result: DialResult) => Effect.Effect<void>
   /** The network reports a connection to `peerId` at `address`. */
   readonly recordConnected: (peerId: PeerId, address: string) => Effect.Effect<void>
@@ -309,8 +323,9 @@ export interface PeerManagerService {
   /** Drops expired NodeInfos and forgets records left with nothing worth keeping; answers the forgotten peers. */
   readonly cullStale: Effect.Effect<ReadonlyArray<PeerId>>
   /**
-   * Chooses this round's dials (seeds when isolated, the best-ranked eligible peers up to target, and
-   * sometimes one rotation) and marks them as dialling, so that no other plan dials them again.
+   * Chooses this round's dials (seeds when isolated, the best-ranked eligible peers up to target — peers on
+   * probation when the table has too few — and sometimes one rotation, now and then to a peer on
+   * probation) and marks them as dialling, so that no other plan dials them again.
    */
   readonly planDials: (request: DialPlanRequest) => Effect.Effect<ReadonlyArray<DialOrder>>
 }

@@ -1,7 +1,7 @@
 /**
  * `PeerManagerLayer`: the `PeerManager` service — the node's one peer ledger — over one `PeerTable` in
  * a `SynchronizedRef`. Each named operation applies one pure rule of this folder (`table.ts`,
- * `connections.ts`, `ranking.ts`, `introductions.ts`) at the current `Clock` time; its changes are
+ * `connections.ts`, `ranking.ts`, `introductions.ts`, `probation.ts`) at the current `Clock` time; its changes are
  * published, in order, to a bounded sliding PubSub while the table is still locked (publishing never
  * waits), so subscribers see changes in the order they happened. Nothing that waits on the network ever runs under the lock.
  */

@@ -5,14 +5,16 @@
  * whenever the node has no connection; and, at target, a round occasionally rotates one connection to
  * a random peer (see `planDials`).
  */
-import { HashMap } from "effect"
+import { HashMap, Option } from "effect"
 import type { PeerId } from "../../domain/PeerId.js"
 import { PeerChange, type DialOrder, type DialPlanRequest, type PeerRecord } from "../../services/PeerManager.js"
-import { judgeIntroduction } from "./introductions.js"
+import { judgeIntroducer, judgeIntroduction } from "./introductions.js"
+import { PROBATION_ROTATION_SHARE } from "./policy.js"
+import { chooseProbationDials, type ProbationEntry } from "./probation.js"
 import type { Rng } from "./prng.js"
 import { chooseDials, chooseExploration, dialAddress, isConnectedOrDialling, sortedRecords } from "./ranking.js"
 import { isBannedAt, recordFailure, recordSuccess } from "./reputation.js"
-import { recordOf, reportOffence, unchanged, updateRecord, type PeerTable, type Transition } from "./table.js"
+import { promoteFromProbation, recordOf, reportOffence, unchanged, updateRecord, type PeerTable, type Transition } from "./table.js"
 
 /** When the record last lost (or never had) a connection. */
 const disconnectedSince = (record: PeerRecord, nowMs: number): number | undefined => {
@@ -49,13 +51,17 @@ export const peerDisconnected = (table: PeerTable, peerId: PeerId, nowMs: number
   return { table: next, changes: [PeerChange.PeerDisconnected({ peerId })], value: undefined }
 }
 
-/** A dial succeeded after `rttMs` (one handshake round trip); a first one is credited to the peer's introducer. */
+/**
+ * A dial succeeded after `rttMs` (one handshake round trip): a peer on probation is promoted to the
+ * table (it is real), and a first dial is credited to the peer's introducer.
+ */
 export const dialSucceeded = (table: PeerTable, peerId: PeerId, address: string, rttMs: number, nowMs: number): Transition<void> => {
-  const judged = judgeIntroduction(table, peerId, true, nowMs)
+  const promoted = promoteFromProbation(table, peerId)
+  const judged = judgeIntroduction(promoted.table, peerId, true, nowMs)
   const connected = peerConnected(judged.table, peerId, address, nowMs)
   return {
     table: updateRecord(connected.table, peerId, (r) => recordSuccess(r, rttMs, table.policy), nowMs),
-    changes: [...judged.changes, ...connected.changes],
+    changes: [...promoted.changes, ...judged.changes, ...connected.changes],
     value: undefined
   }
 }
@@ -65,6 +71,15 @@ export const dialSucceeded = (table: PeerTable, peerId: PeerId, address: string,
  * charged to the peer's introducer (which may ban it: see `judgeIntroduction`).
  */
 export const dialFailed = (table: PeerTable, peerId: PeerId, nowMs: number): Transition<boolean> => {
+  const held = Option.getOrUndefined(HashMap.get(table.probation, peerId))
+  if (held !== undefined) {
+    // On probation: never reached, so forgotten, and charged to its introducer.
+    const dropped = { ...table, probation: HashMap.remove(table.probation, peerId) }
+    const judged = judgeIntroducer(dropped, held.introducedBy, false, nowMs)
+    if (recordOf(judged.table, peerId) === undefined) return judged
+    const rest = dialFailed(judged.table, peerId, nowMs)
+    return { ...rest, changes: [...judged.changes, ...rest.changes], value: judged.value || rest.value }
+  }
   const record = recordOf(table, peerId)
   if (record === undefined || record.connection._tag === "Connected") return unchanged(table, false)
   const judged = judgeIntroduction(table, peerId, false, nowMs)
@@ -107,20 +122,38 @@ export interface DialPlanInput extends Omit<DialPlanRequest, "seed"> {
   readonly rng: Rng
 }
 
+/** Peers on probation that may be dialled: introduced by a peer that is not banned now. */
+const probationDials = (table: PeerTable, nowMs: number, count: number, rng: Rng, exclude: ReadonlySet<PeerId>): Array<ProbationEntry> =>
+  chooseProbationDials(
+    table.probation,
+    count,
+    rng,
+    (introducer) => {
+      const record = recordOf(table, introducer)
+      return record === undefined || !isBannedAt(record, nowMs)
+    },
+    exclude
+  )
+
 /**
  * Chooses this round's dials and marks them as dialling:
  * - no connection at all: every seed and allowlisted peer that is not banned, connected or being
  *   dialled (backoff ignored — they are how an isolated node gets back in);
- * - then the best-ranked eligible peers, `target − connected − dialling` of them (seed dials count);
+ * - then the best-ranked eligible peers, `target − connected − dialling` of them (seed dials count),
+ *   and when the table has too few, peers on probation chosen at random (a dial is how they prove real);
  * - at target with nothing in flight, with probability `rotationProbability`, one uniformly random
  *   eligible peer ("Rotate"): the loop drops the worst connection once it is up. Without it, two
  *   halves of a healed partition that each filled their connections among themselves would never
- *   connect again.
+ *   connect again. With probability `PROBATION_ROTATION_SHARE` (when any is waiting) the rotation
+ *   tries a peer on probation instead, so a node at target still tests what it was told.
  */
 export const planDials = (table: PeerTable, nowMs: number, input: DialPlanInput): Transition<ReadonlyArray<DialOrder>> => {
   const records = sortedRecords(table)
-  const dialling = records.filter((r) => r.connection._tag === "Dialling").length
+  let probationDialling = 0
+  for (const entry of HashMap.values(table.probation)) if (entry.diallingSinceMs !== undefined) probationDialling += 1
+  const dialling = records.filter((r) => r.connection._tag === "Dialling").length + probationDialling
   const orders: Array<DialOrder> = []
+  const fromProbation = new Set<PeerId>()
   if (input.connectedCount === 0) {
     for (const r of records) {
       const address = dialAddress(r)
@@ -134,12 +167,30 @@ export const planDials = (table: PeerTable, nowMs: number, input: DialPlanInput)
   for (const r of chooseDials(table, nowMs, fill, input.wanted, input.rng, chosen)) {
     orders.push({ peerId: r.peerId, address: dialAddress(r) ?? "", purpose: "Fill" })
   }
-  if (orders.length === 0 && dialling === 0 && input.connectedCount >= input.target && input.rng() < input.rotationProbability) {
-    const explore = chooseExploration(table, nowMs, input.rng)
-    const address = explore === undefined ? undefined : dialAddress(explore)
-    if (explore !== undefined && address !== undefined) orders.push({ peerId: explore.peerId, address, purpose: "Rotate" })
+  const missing = fill - (orders.length - chosen.size)
+  for (const e of probationDials(table, nowMs, missing, input.rng, chosen)) {
+    orders.push({ peerId: e.info.info.peerId, address: e.info.info.addresses[0] ?? "", purpose: "Fill" })
+    fromProbation.add(e.info.info.peerId)
   }
-  const next = orders.reduce((t, o) => markDialling(t, o.peerId, nowMs), table)
+  if (orders.length === 0 && dialling === 0 && input.connectedCount >= input.target && input.rng() < input.rotationProbability) {
+    const probe =
+      HashMap.size(table.probation) > 0 && input.rng() < PROBATION_ROTATION_SHARE ? probationDials(table, nowMs, 1, input.rng, chosen)[0] : undefined
+    if (probe !== undefined) {
+      orders.push({ peerId: probe.info.info.peerId, address: probe.info.info.addresses[0] ?? "", purpose: "Rotate" })
+      fromProbation.add(probe.info.info.peerId)
+    } else {
+      const explore = chooseExploration(table, nowMs, input.rng)
+      const address = explore === undefined ? undefined : dialAddress(explore)
+      if (explore !== undefined && address !== undefined) orders.push({ peerId: explore.peerId, address, purpose: "Rotate" })
+    }
+  }
+  const next = orders.reduce(
+    (t, o) =>
+      fromProbation.has(o.peerId)
+        ? { ...t, probation: HashMap.modify(t.probation, o.peerId, (e) => ({ ...e, diallingSinceMs: nowMs })) }
+        : markDialling(t, o.peerId, nowMs),
+    table
+  )
   return unchanged(next, orders)
 }
 

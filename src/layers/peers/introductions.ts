@@ -5,6 +5,7 @@
  * are dropped before any signature is checked, and a responder whose introductions keep failing to
  * connect is charged `FailedIntroductions`. Knobs and their reasons: `policy.ts`.
  */
+import { HashMap, Option } from "effect"
 import type { SignedNodeInfo } from "../../domain/nodeInfo.js"
 import type { PeerId } from "../../domain/PeerId.js"
 import type { Admission, IntroductionStats, PeerPolicy } from "../../services/PeerManager.js"
@@ -40,20 +41,29 @@ export const admitIntroductions = (
     const peerId = signed.info.peerId
     if (admittedNew.has(peerId)) return "NotNewer" // a duplicate within the answer: the first copy is checked
     if (recordOf(table, peerId)?.info !== undefined || peerId === table.self) return isNewerThanHeld(table, signed) ? "Refresh" : "NotNewer"
+    const held = Option.getOrUndefined(HashMap.get(table.probation, peerId))
+    if (held !== undefined && held.introducedBy === introducer) {
+      // Its own introduction again: a newer NodeInfo is worth checking, but introduces nobody new.
+      return held.info.info.timestampMs < signed.info.timestampMs ? "Refresh" : "NotNewer"
+    }
     if (budget <= 0) return "OverBudget"
     budget -= 1
     admittedNew.add(peerId)
     return "New"
   })
-  if (admittedNew.size === 0) return unchanged(table, admissions)
+  const distinct = new Set(infos.map((s) => s.info.peerId))
+  let known = 0
+  for (const peerId of distinct) if (peerId === table.self || recordOf(table, peerId)?.info !== undefined || HashMap.has(table.probation, peerId)) known += 1
+  const knownShare = distinct.size === 0 ? 0 : known / distinct.size
   const charged = updateRecord(
     table,
     introducer,
     (r) => {
+      if (admittedNew.size === 0) return { ...r, introductions: { ...r.introductions, knownShare } }
       const fresh = nowMs - r.introductions.windowStartMs >= policy.introductionWindowMs
       const windowStartMs = fresh ? nowMs : r.introductions.windowStartMs
       const inWindow = (fresh ? 0 : r.introductions.inWindow) + admittedNew.size
-      return { ...r, introductions: { ...r.introductions, windowStartMs, inWindow } }
+      return { ...r, introductions: { ...r.introductions, windowStartMs, inWindow, knownShare } }
     },
     nowMs
   )
@@ -65,15 +75,10 @@ export const chargesIntroducer = (stats: IntroductionStats): boolean =>
   stats.failed % INTRODUCTION_CHARGE_EVERY === 0 && stats.failed > INTRODUCTION_FAILURE_RATIO * stats.connected
 
 /**
- * The first dial of `peerId` ended (`connected` or not): if someone introduced it and it was never
- * dialled or called before, the outcome is credited to or charged against its introducer. Run before
- * the dial's own result is recorded (which makes the peer "tried"). Answers whether the introducer
- * became banned.
+ * Credits (`connected`) or charges the first dial of a peer `introducer` introduced to it; answers
+ * whether the introducer became banned (`chargesIntroducer`).
  */
-export const judgeIntroduction = (table: PeerTable, peerId: PeerId, connected: boolean, nowMs: number): Transition<boolean> => {
-  const record = recordOf(table, peerId)
-  const introducer = record?.introducedBy
-  if (record === undefined || introducer === undefined || record.successes + record.failures > 0) return unchanged(table, false)
+export const judgeIntroducer = (table: PeerTable, introducer: PeerId, connected: boolean, nowMs: number): Transition<boolean> => {
   const judged = updateRecord(
     table,
     introducer,
@@ -89,4 +94,17 @@ export const judgeIntroduction = (table: PeerTable, peerId: PeerId, connected: b
   return !connected && stats !== undefined && chargesIntroducer(stats)
     ? reportOffence(judged, introducer, "FailedIntroductions", nowMs)
     : unchanged(judged, false)
+}
+
+/**
+ * The first dial of `peerId` ended (`connected` or not): if someone introduced it and it was never
+ * dialled or called before, the outcome is credited to or charged against its introducer. Run before
+ * the dial's own result is recorded (which makes the peer "tried"). Answers whether the introducer
+ * became banned.
+ */
+export const judgeIntroduction = (table: PeerTable, peerId: PeerId, connected: boolean, nowMs: number): Transition<boolean> => {
+  const record = recordOf(table, peerId)
+  const introducer = record?.introducedBy
+  if (record === undefined || introducer === undefined || record.successes + record.failures > 0) return unchanged(table, false)
+  return judgeIntroducer(table, introducer, connected, nowMs)
 }

@@ -54,6 +54,35 @@ export const INTRODUCTION_WINDOW_MS = 10 * 60_000
 export const INTRODUCTION_CHARGE_EVERY = 5
 export const INTRODUCTION_FAILURE_RATIO = 3
 
+// --- probation (introduced peers not yet confirmed: `probation.ts`) --------------------------------
+
+/**
+ * Unconfirmed introductions kept per introducer: 32 is more than one answer's budget (20), so an honest
+ * relay's answer is kept whole, while a liar holds at most 32 slots however many answers it sends
+ * (its newest push out its own oldest, never anyone else's).
+ */
+export const MAX_PROBATION_PER_INTRODUCER = 32
+/**
+ * Unconfirmed introductions kept in all: 1,024 × ~1 KB is ~1 MB, and 32 introducers' full buckets. When
+ * full, the introducer's own oldest go first (else the largest bucket's oldest), so a new source
+ * still gets in.
+ */
+export const MAX_PROBATION = 1_024
+/**
+ * Chance that a rotation dial (at target, itself `rotationProbability` per round) tries a probation
+ * entry instead of a table peer: enough that a node at its target still tests what its peers told it
+ * (a liar's fakes fail and charge it), rare enough that rotation keeps mixing the table's peers.
+ */
+export const PROBATION_ROTATION_SHARE = 0.5
+/**
+ * A second introducer promotes a peer from probation only if one of the two vouches: at least this share
+ * of its last answer were peers already in our table. Honest relays serve peers they have seen work, so
+ * once a node knows its neighbourhood most of their answers are known; a liar minting identities sends
+ * almost only unknown ones (its fellow liars' few entries aside), so colluding liars cannot promote each
+ * other's fakes. Until answers overlap (a new node), dials promote.
+ */
+export const VOUCH_KNOWN_SHARE = 0.3
+
 // --- dialling -------------------------------------------------------------------------------------
 
 /** First backoff after a failed dial: one discovery tick, so a transient failure costs one round. */
@@ -136,7 +165,9 @@ export const defaultPeerPolicy: PeerPolicy = {
   maxInfoAgeMs: MAX_INFO_AGE_MS,
   maxNewPerAnswer: MAX_NEW_PER_ANSWER,
   maxNewPerWindow: MAX_NEW_PER_WINDOW,
-  introductionWindowMs: INTRODUCTION_WINDOW_MS
+  introductionWindowMs: INTRODUCTION_WINDOW_MS,
+  maxProbationPerIntroducer: MAX_PROBATION_PER_INTRODUCER,
+  maxProbation: MAX_PROBATION
 }
 
 // --- peer changes ---------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ import {
   type PeerPolicy,
   type PeerRecord
 } from "../../services/PeerManager.js"
-import { EVICTION_SLACK } from "./policy.js"
+import { EVICTION_SLACK, VOUCH_KNOWN_SHARE } from "./policy.js"
+import { addToProbation, cullProbation, dropIntroducedBy, type Probation } from "./probation.js"
 import { evictionOrder, isConnectedOrDialling, sortedRecords } from "./ranking.js"
 import { applyOffence, decayedScore, isBannedAt, newRecord, recordFailure, recordSuccess } from "./reputation.js"
 
@@ -24,6 +25,8 @@ export interface PeerTable {
   readonly self: PeerId
   readonly policy: PeerPolicy
   readonly peers: HashMap.HashMap<PeerId, PeerRecord>
+  /** Introduced peers not yet confirmed (`probation.ts`): not records, never served, not counted as known. */
+  readonly probation: Probation
 }
 
 /** A pure transition's result: the new table, the changes it made, and its answer. */
@@ -37,7 +40,7 @@ export interface Transition<A> {
 export const unchanged = <A>(table: PeerTable, value: A): Transition<A> => ({ table, changes: [], value })
 
 /** An empty table of node `self`. */
-export const emptyTable = (self: PeerId, policy: PeerPolicy): PeerTable => ({ self, policy, peers: HashMap.empty() })
+export const emptyTable = (self: PeerId, policy: PeerPolicy): PeerTable => ({ self, policy, peers: HashMap.empty(), probation: HashMap.empty() })
 
 /** A peer from configuration: a seed must have an address; an allowlisted peer may. */
 export interface ConfiguredPeer {
@@ -84,10 +87,43 @@ export const isNewerThanHeld = (table: PeerTable, signed: SignedNodeInfo): boole
 }
 
 /**
+ * Moves `peerId` from probation to the table (no-op if it is not on probation), with the newer of its
+ * probation NodeInfo and `info`, its first introducer and first sight; a record the table already holds
+ * (a connection event, an offence) keeps its state. An entry being dialled becomes a record being dialled.
+ */
+export const promoteFromProbation = (table: PeerTable, peerId: PeerId, info?: SignedNodeInfo): Transition<boolean> => {
+  const held = Option.getOrUndefined(HashMap.get(table.probation, peerId))
+  if (held === undefined) return unchanged(table, false)
+  const newest = info !== undefined && info.info.timestampMs > held.info.info.timestampMs ? info : held.info
+  const existing = recordOf(table, peerId)
+  const base = existing ?? {
+    ...newRecord(peerId, held.firstSeenMs, held.introducedBy),
+    ...(held.diallingSinceMs === undefined
+      ? {}
+      : { connection: { _tag: "Dialling" as const, sinceMs: held.diallingSinceMs, disconnectedSinceMs: undefined } })
+  }
+  const olderInfo = base.info !== undefined && base.info.info.timestampMs >= newest.info.timestampMs
+  const record: PeerRecord = { ...base, introducedBy: base.introducedBy ?? held.introducedBy, info: olderInfo ? base.info : newest }
+  const next = { ...putRecord(table, record), probation: HashMap.remove(table.probation, peerId) }
+  return { table: next, changes: existing?.info === undefined ? [PeerChange.PeerDiscovered({ peerId, info: newest })] : [], value: true }
+}
+
+/**
+ * Whether `introducer`'s word promotes a peer from probation when a second introducer confirms it: at
+ * least half of its last answer were peers we already held (`VOUCH_KNOWN_SHARE`). Two colluding liars
+ * handing out the same fresh identities would otherwise promote them (keys are free, and so is a
+ * second liar); an honest relay mostly repeats what the network, and so our table, already knows.
+ */
+export const vouches = (table: PeerTable, introducer: PeerId): boolean =>
+  (recordOf(table, introducer)?.introductions.knownShare ?? 0) >= VOUCH_KNOWN_SHARE
+
+/**
  * Merges NodeInfos that passed `precheckNodeInfo` and signature verification: a newer timestamp
  * replaces an older one, nothing else does (the timestamp orders one signer's NodeInfos, never one
- * peer against another: see `ranking.ts`). A peer first heard of here is remembered as first seen now
- * and introduced by `introducer`. Then enforces the cap on records.
+ * peer against another: see `ranking.ts`). A peer we have no record of, introduced by `introducer`,
+ * goes on probation (`probation.ts`) — or, already there from another introducer, is promoted to the
+ * table with the newest NodeInfo; a peer's own NodeInfo (no introducer) is stored at once. Then
+ * enforces the cap on records.
  */
 export const mergeNodeInfos = (
   table: PeerTable,
@@ -97,12 +133,39 @@ export const mergeNodeInfos = (
 ): Transition<ReadonlyArray<MergeOutcome>> => {
   let current = table
   const changes: Array<PeerChange> = []
+  const bounds = { perIntroducer: table.policy.maxProbationPerIntroducer, total: table.policy.maxProbation }
   const outcomes = infos.map((signed): MergeOutcome => {
     const peerId = signed.info.peerId
     if (peerId === current.self) return "Ours"
-    if (!isNewerThanHeld(current, signed)) return "NotNewer"
     const existing = recordOf(current, peerId)
     const introducedBy = introducer === peerId ? undefined : introducer
+    const held = Option.getOrUndefined(HashMap.get(current.probation, peerId))
+    if (held !== undefined && existing !== undefined) {
+      // A record appeared while it waited (a connection, an offence): it is no longer on probation.
+      const promoted = promoteFromProbation(current, peerId, signed)
+      current = promoted.table
+      changes.push(...promoted.changes)
+      return existing.info === undefined ? "Inserted" : "Replaced"
+    }
+    if (existing === undefined) {
+      if (held !== undefined && (introducedBy === undefined || (introducedBy !== held.introducedBy && (vouches(current, introducedBy) || vouches(current, held.introducedBy))))) {
+        const promoted = promoteFromProbation(current, peerId, signed)
+        current = promoted.table
+        changes.push(...promoted.changes)
+        return "Inserted"
+      }
+      if (held !== undefined) {
+        if (held.info.info.timestampMs >= signed.info.timestampMs) return "NotNewer"
+        current = { ...current, probation: HashMap.set(current.probation, peerId, { ...held, info: signed }) }
+        return "Probation"
+      }
+      if (introducedBy !== undefined) {
+        const entry = { info: signed, introducedBy, firstSeenMs: nowMs, diallingSinceMs: undefined }
+        current = { ...current, probation: addToProbation(current.probation, entry, bounds).probation }
+        return "Probation"
+      }
+    }
+    if (!isNewerThanHeld(current, signed)) return "NotNewer"
     current = putRecord(current, { ...(existing ?? newRecord(peerId, nowMs, introducedBy)), info: signed })
     if (existing?.info !== undefined) return "Replaced"
     changes.push(PeerChange.PeerDiscovered({ peerId, info: signed }))
@@ -136,7 +199,7 @@ export const cullStale = (table: PeerTable, nowMs: number): Transition<ReadonlyA
   }
   forgotten.sort()
   return {
-    table: { ...table, peers },
+    table: { ...table, peers, probation: cullProbation(table.probation, nowMs, table.policy.maxInfoAgeMs) },
     changes: forgotten.map((peerId) => PeerChange.PeerForgotten({ peerId, reason: "Stale" })),
     value: forgotten
   }
@@ -163,11 +226,15 @@ export const enforceCap = (table: PeerTable, nowMs: number): Transition<Readonly
 // ---------------------------------------------------------------------------------------------------
 // Reputation
 
-/** Penalises `peerId` for `offence` (creating its record if unknown); answers whether it became banned. */
+/**
+ * Penalises `peerId` for `offence` (creating its record if unknown); answers whether it became banned.
+ * A banned peer's introductions still on probation are dropped (what it told us is worthless).
+ */
 export const reportOffence = (table: PeerTable, peerId: PeerId, offence: Offence, nowMs: number): Transition<boolean> => {
   if (peerId === table.self) return unchanged(table, false)
   const { record, banned } = applyOffence(recordOf(table, peerId) ?? newRecord(peerId, nowMs), offence, nowMs, table.policy)
-  const next = putRecord(table, record)
+  const put = putRecord(table, record)
+  const next = banned ? { ...put, probation: dropIntroducedBy(put.probation, peerId) } : put
   return banned
     ? { table: next, changes: [PeerChange.PeerBanned({ peerId, untilMs: record.bannedUntilMs, offence })], value: true }
     : unchanged(next, false)

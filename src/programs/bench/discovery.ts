@@ -63,6 +63,9 @@ export interface DiscoveryBenchResult {
   /** The same, over tables only, and over served candidates only. */
   readonly honestShareTable: number
   readonly honestShareServed: number
+  /** Most fake identities (minted by the attackers) in one honest node's table, and attacker nodes in it. */
+  readonly maxFakesInTable: number
+  readonly maxAttackersInTable: number
   /** Honest nodes with no connection to an honest node. */
   readonly eclipsed: number
   /** Wall-clock seconds of the whole run. */
@@ -83,8 +86,10 @@ export const discoveryBenchOptions = (argv: ReadonlyArray<string>): DiscoveryBen
 }
 
 /** The smallest honest share over honest nodes' tables and served candidates, and how many are eclipsed. */
-const attackOutcome = (sim: SimDiscoveryWorld, honest: ReadonlyArray<number>) =>
+const attackOutcome = (sim: SimDiscoveryWorld, honest: ReadonlyArray<number>, fakes: ReadonlySet<PeerId>, attackers: ReadonlySet<PeerId>) =>
   Effect.gen(function* () {
+    let maxFakesInTable = 0
+    let maxAttackersInTable = 0
     const honestIds = new Set<PeerId>(honest.map((i) => sim.peerIds[i] as PeerId))
     const shareOf = (peers: ReadonlyArray<PeerId>) => (peers.length === 0 ? 1 : peers.filter((p) => honestIds.has(p)).length / peers.length)
     let honestShareTable = 1
@@ -96,10 +101,12 @@ const attackOutcome = (sim: SimDiscoveryWorld, honest: ReadonlyArray<number>) =>
       const usable = (yield* node.manager.snapshot).known.filter((v) => v.info !== undefined && !v.banned).map((v) => v.peerId)
       const served = (yield* node.manager.servableNodeInfos(servableRequest(MAX_PEERS_TO_SEND))).map((s) => s.info.peerId)
       honestShareTable = Math.min(honestShareTable, shareOf(usable))
+      maxFakesInTable = Math.max(maxFakesInTable, usable.filter((p) => fakes.has(p)).length)
+      maxAttackersInTable = Math.max(maxAttackersInTable, usable.filter((p) => attackers.has(p)).length)
       honestShareServed = Math.min(honestShareServed, shareOf(served))
       if (!(yield* node.network.connectedPeers).some((p) => honestIds.has(p))) eclipsed += 1
     }
-    return { honestShare: Math.min(honestShareTable, honestShareServed), honestShareTable, honestShareServed, eclipsed }
+    return { honestShare: Math.min(honestShareTable, honestShareServed), honestShareTable, honestShareServed, maxFakesInTable, maxAttackersInTable, eclipsed }
   })
 
 /** Each attacker calls `ANNOUNCES_PER_TICK` random honest nodes every tick, for as long as the scope lives. */
@@ -148,7 +155,7 @@ export const runDiscoveryBench = (options: DiscoveryBenchOptions = {}): Promise<
       yield* time.advance(DISCOVERY_TICK_MS)
       ticks += 1
     }
-    const outcome = yield* attackOutcome(sim, honest)
+    const outcome = yield* attackOutcome(sim, honest, mint.minted(), new Set(sybils.map((s) => s.peerId)))
     const elapsed = performance.now() - started
     return {
       name: "discovery" as const,

@@ -92,6 +92,8 @@ export const BENCHES: Readonly<Record<string, (argv: ReadonlyArray<string>) => P
         eclipsed: r.eclipsed,
         honestShareTable: r.honestShareTable,
         honestShareServed: r.honestShareServed,
+        maxFakesInTable: r.maxFakesInTable,
+        maxAttackersInTable: r.maxAttackersInTable,
         seconds: r.seconds
       },
       table: [
@@ -101,6 +103,8 @@ export const BENCHES: Readonly<Record<string, (argv: ReadonlyArray<string>) => P
         ["CPU per tick per node", r.msPerTickPerNode, "ms"],
         ["smallest honest share of an honest table or served sample", r.honestShare, "(goal ≥ 0.9)"],
         ["honest nodes without an honest connection", r.eclipsed, "(goal 0)"],
+        ["most fake identities in one honest table", r.maxFakesInTable, ""],
+        ["most attacker nodes in one honest table (real peers: 0.9 is the ceiling at 10 % attackers)", r.maxAttackersInTable, ""],
         ["wall-clock time of the run", r.seconds, "s"]
       ]
     }

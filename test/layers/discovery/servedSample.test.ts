@@ -15,6 +15,7 @@ import { makePeerManager } from "../../../src/layers/peers/PeerManagerLayer.js"
 import { dialSucceeded, markDialling, peerConnected } from "../../../src/layers/peers/connections.js"
 import { MAX_INFO_AGE_MS } from "../../../src/layers/peers/policy.js"
 import { evictionOrder, servableNodeInfos } from "../../../src/layers/peers/ranking.js"
+import { admitIntroductions } from "../../../src/layers/peers/introductions.js"
 import { mergeNodeInfos } from "../../../src/layers/peers/table.js"
 import { tableOf } from "../peers/fixtures.js"
 import { peerOf, signedInfo } from "./nodeInfos.js"
@@ -65,7 +66,11 @@ describe("NodeInfos dated in the future", () => {
   it("do not outrank peers known longer or seen working: not served first, evicted first", () => {
     // 10 honest peers known for a minute, then 10 newcomers dated now + 29 s (the most the window allows).
     let table = mergeNodeInfos(tableOf(), Array.from({ length: 10 }, (_, i) => signedInfo(1 + i, NOW - 60_000)), NOW - 60_000).table
-    table = mergeNodeInfos(table, Array.from({ length: 10 }, (_, i) => signedInfo(100 + i, NOW + 29_000)), NOW, peerOf(1)).table
+    // Introduced by two peers, the second vouching (its answer holds peers we know), so promoted from
+    // probation to the table (one introducer would leave them on probation).
+    const newcomers = Array.from({ length: 10 }, (_, i) => signedInfo(100 + i, NOW + 29_000))
+    table = mergeNodeInfos(table, newcomers, NOW, peerOf(1)).table
+    table = mergeNodeInfos(admitIntroductions(table, peerOf(2), newcomers, NOW).table, newcomers, NOW, peerOf(2)).table
     const served = servableNodeInfos(table, NOW, { exclude: undefined, minRemainingMs: 0, limit: 10 })
     expect(served.map((s) => s.info.peerId).sort()).toEqual(Array.from({ length: 10 }, (_, i) => peerOf(1 + i)).sort())
     const evicted = evictionOrder(table, NOW).slice(0, 10)
