@@ -60,14 +60,34 @@ export const SignedNodeInfoBcs = struct("SignedNodeInfo", { info: NodeInfoBcs, s
 /** Canonical bytes of a NodeInfo. */
 export const encodeNodeInfo = (info: NodeInfo): Uint8Array => encodeBcs(NodeInfoBcs, info)
 
-/** Canonical bytes of a signed NodeInfo (what GetKnownPeers carries). */
-export const encodeSignedNodeInfo = (signed: SignedNodeInfo): Uint8Array => encodeBcs(SignedNodeInfoBcs, signed)
+/**
+ * Encodings already made, by the (immutable) value they encode: a held NodeInfo is served in many
+ * GetKnownPeers answers and checked once per version, so each is encoded once, not per call. Weak, so
+ * an entry lives exactly as long as its NodeInfo.
+ */
+const signedEncodings = new WeakMap<SignedNodeInfo, Uint8Array>()
+const signingMessages = new WeakMap<NodeInfo, Uint8Array>()
+
+/** Canonical bytes of a signed NodeInfo (what GetKnownPeers carries). The caller must not modify them. */
+export const encodeSignedNodeInfo = (signed: SignedNodeInfo): Uint8Array => {
+  const held = signedEncodings.get(signed)
+  if (held !== undefined) return held
+  const bytes = encodeBcs(SignedNodeInfoBcs, signed)
+  signedEncodings.set(signed, bytes)
+  return bytes
+}
 
 /** Decodes untrusted signed-NodeInfo bytes; never throws. */
 export const decodeSignedNodeInfo = (bytes: Uint8Array) => decodeBcs(SignedNodeInfoBcs, bytes)
 
-/** Bytes the network key signs. */
-export const nodeInfoSigningMessage = (info: NodeInfo): Uint8Array => intentMessage(IntentScope.DiscoveryPeers, encodeNodeInfo(info))
+/** Bytes the network key signs. The caller must not modify them. */
+export const nodeInfoSigningMessage = (info: NodeInfo): Uint8Array => {
+  const held = signingMessages.get(info)
+  if (held !== undefined) return held
+  const message = intentMessage(IntentScope.DiscoveryPeers, encodeNodeInfo(info))
+  signingMessages.set(info, message)
+  return message
+}
 
 /** Whether a node advertises a capability. */
 export const hasCapability = (info: NodeInfo, capability: number): boolean => (info.capabilities & capability) !== 0

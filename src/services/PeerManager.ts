@@ -54,6 +54,8 @@ export interface IntroductionStats {
   /** Introduced peers whose first dial connected, or failed. */
   readonly connected: number
   readonly failed: number
+  /** Introduced peers that connected since the last one that failed (credibility: `credibility.ts`). */
+  readonly streak: number
   /**
    * Share of its last answer's entries that we already held in the table: an honest relay mostly tells
    * us peers we know, a liar minting identities mostly peers nobody knows (see `vouches` in `table.ts`).
@@ -121,6 +123,10 @@ export interface PeerPolicy {
   readonly maxNewPerAnswer: number
   /** New peers one responder may introduce per window (shrinks when its introductions fail to connect). */
   readonly maxNewPerWindow: number
+  /** New peers one answer of a credible responder (its tested introductions connect) may introduce; they skip probation. */
+  readonly maxNewPerCredibleAnswer: number
+  /** Feeler dials per round: untested introductions tried, so that their introducers are judged early. */
+  readonly feelersPerRound: number
   readonly introductionWindowMs: number
   /** Introduced peers on probation (not yet confirmed by a second introducer or a dial) per introducer, and in all. */
   readonly maxProbationPerIntroducer: number
@@ -133,7 +139,7 @@ export type PeerChange = Data.TaggedEnum<{
   PeerConnected: { readonly peerId: PeerId; readonly address: string }
   PeerDisconnected: { readonly peerId: PeerId }
   PeerBanned: { readonly peerId: PeerId; readonly untilMs: number; readonly offence: Offence }
-  PeerForgotten: { readonly peerId: PeerId; readonly reason: "Stale" | "Evicted" }
+  PeerForgotten: { readonly peerId: PeerId; readonly reason: "Stale" | "Evicted" | "Discredited" }
 }>
 
 /** Constructors and matchers of `PeerChange`. */
@@ -201,6 +207,7 @@ export type DialPurpose =
   | "Seed" // a seed or allowlisted peer, dialled because the node has no connection
   | "Fill" // to bring the connection count up to target
   | "Rotate" // exploration at target: the worst connection is dropped once this one is up
+  | "Feeler" // tests an untested introduction (judging its introducer); dropped after one query if above target
 
 /** One dial the caller must run (and report with `recordDialResult`). */
 export interface DialOrder {

@@ -33,7 +33,10 @@ export const supervised =
 export interface DiscoveryWorkers {
   /** Asks one connected peer for its known peers; returns once the answer is stored or the call failed. */
   readonly query: (peer: PeerId) => Effect.Effect<void>
-  /** Dials one peer of the ledger's dial plan; once connected, queries it (news spreads a round sooner). */
+  /**
+   * Dials one peer of the ledger's dial plan; once connected, queries it (news spreads a round sooner).
+   * A feeler is hung up after its query unless the node is short of its target.
+   */
   readonly dial: (order: DialOrder) => Effect.Effect<void>
   /**
    * Validates and stores a peer's answer — at most `maxEntriesPerResponse` entries, and of the peers
@@ -94,6 +97,8 @@ export const makeWorkers = (rt: DiscoveryRuntime, trim: (keep: ReadonlySet<PeerI
       yield* manager.recordDialResult(order.peerId, DialResult.Connected({ address: order.address, rttMs: endMs - startMs }))
       if (order.purpose === "Rotate") yield* trim(new Set([order.peerId]))
       yield* query(order.peerId)
+      // A feeler has done its job (its introducer is judged, its answer read); kept only if we are short.
+      if (order.purpose === "Feeler" && (yield* network.connectedPeers).length > tuning.targetConnections) yield* network.hangUp(order.peerId)
     })
 
   return { query, dial, processResponse }

@@ -8,6 +8,7 @@
 import { HashMap, Option } from "effect"
 import type { PeerId } from "../../domain/PeerId.js"
 import { PeerChange, type DialOrder, type DialPlanRequest, type PeerRecord } from "../../services/PeerManager.js"
+import { chooseFeelers } from "./feelers.js"
 import { judgeIntroducer, judgeIntroduction } from "./introductions.js"
 import { PROBATION_ROTATION_SHARE } from "./policy.js"
 import { chooseProbationDials, type ProbationEntry } from "./probation.js"
@@ -145,7 +146,9 @@ const probationDials = (table: PeerTable, nowMs: number, count: number, rng: Rng
  *   eligible peer ("Rotate"): the loop drops the worst connection once it is up. Without it, two
  *   halves of a healed partition that each filled their connections among themselves would never
  *   connect again. With probability `PROBATION_ROTATION_SHARE` (when any is waiting) the rotation
- *   tries a peer on probation instead, so a node at target still tests what it was told.
+ *   tries a peer on probation instead, so a node at target still tests what it was told;
+ * - with at least one connection, `feelersPerRound` feelers (`feelers.ts`): untested introductions,
+ *   dialled to judge their introducers (the caller drops them after one query if above target).
  */
 export const planDials = (table: PeerTable, nowMs: number, input: DialPlanInput): Transition<ReadonlyArray<DialOrder>> => {
   const records = sortedRecords(table)
@@ -182,6 +185,13 @@ export const planDials = (table: PeerTable, nowMs: number, input: DialPlanInput)
       const explore = chooseExploration(table, nowMs, input.rng)
       const address = explore === undefined ? undefined : dialAddress(explore)
       if (explore !== undefined && address !== undefined) orders.push({ peerId: explore.peerId, address, purpose: "Rotate" })
+    }
+  }
+  if (input.connectedCount > 0) {
+    const taken = new Set(orders.map((o) => o.peerId))
+    for (const feeler of chooseFeelers(table, nowMs, table.policy.feelersPerRound, input.rng, taken)) {
+      orders.push({ peerId: feeler.peerId, address: feeler.address, purpose: "Feeler" })
+      if (feeler.onProbation) fromProbation.add(feeler.peerId)
     }
   }
   const next = orders.reduce(

@@ -9,8 +9,9 @@ import { HashMap, Option } from "effect"
 import type { SignedNodeInfo } from "../../domain/nodeInfo.js"
 import type { PeerId } from "../../domain/PeerId.js"
 import type { Admission, IntroductionStats, PeerPolicy } from "../../services/PeerManager.js"
+import { isCredible } from "./credibility.js"
 import { INTRODUCTION_CHARGE_EVERY, INTRODUCTION_FAILURE_RATIO } from "./policy.js"
-import { isNewerThanHeld, recordOf, reportOffence, unchanged, updateRecord, type PeerTable, type Transition } from "./table.js"
+import { dropUntriedIntroductions, isNewerThanHeld, recordOf, reportOffence, unchanged, updateRecord, type PeerTable, type Transition } from "./table.js"
 
 /**
  * New peers `stats`' owner may still introduce in its current window: the window budget, scaled down
@@ -35,7 +36,8 @@ export const admitIntroductions = (
 ): Transition<ReadonlyArray<Admission>> => {
   const policy = table.policy
   const stats = recordOf(table, introducer)?.introductions
-  let budget = Math.min(policy.maxNewPerAnswer, stats === undefined ? policy.maxNewPerWindow : remainingBudget(stats, nowMs, policy))
+  const perAnswer = isCredible(stats) ? policy.maxNewPerCredibleAnswer : policy.maxNewPerAnswer
+  let budget = Math.min(perAnswer, stats === undefined ? policy.maxNewPerWindow : remainingBudget(stats, nowMs, policy))
   const admittedNew = new Set<PeerId>()
   const admissions = infos.map((signed): Admission => {
     const peerId = signed.info.peerId
@@ -70,7 +72,11 @@ export const admitIntroductions = (
   return unchanged(charged, admissions)
 }
 
-/** Whether an introducer with these stats is charged `FailedIntroductions` (called after each failure). */
+/**
+ * Whether an introducer with these stats is charged `FailedIntroductions` (called after each failure).
+ * Separate from credibility: a responder can lose credibility (its later introductions wait on
+ * probation again) long before it is charged.
+ */
 export const chargesIntroducer = (stats: IntroductionStats): boolean =>
   stats.failed % INTRODUCTION_CHARGE_EVERY === 0 && stats.failed > INTRODUCTION_FAILURE_RATIO * stats.connected
 
@@ -79,21 +85,25 @@ export const chargesIntroducer = (stats: IntroductionStats): boolean =>
  * whether the introducer became banned (`chargesIntroducer`).
  */
 export const judgeIntroducer = (table: PeerTable, introducer: PeerId, connected: boolean, nowMs: number): Transition<boolean> => {
-  const judged = updateRecord(
+  const wasCredible = isCredible(recordOf(table, introducer)?.introductions)
+  const updated = updateRecord(
     table,
     introducer,
     (r) => ({
       ...r,
       introductions: connected
-        ? { ...r.introductions, connected: r.introductions.connected + 1 }
-        : { ...r.introductions, failed: r.introductions.failed + 1 }
+        ? { ...r.introductions, connected: r.introductions.connected + 1, streak: r.introductions.streak + 1 }
+        : { ...r.introductions, failed: r.introductions.failed + 1, streak: 0 }
     }),
     nowMs
   )
-  const stats = recordOf(judged, introducer)?.introductions
-  return !connected && stats !== undefined && chargesIntroducer(stats)
-    ? reportOffence(judged, introducer, "FailedIntroductions", nowMs)
-    : unchanged(judged, false)
+  const stats = recordOf(updated, introducer)?.introductions
+  // Discredited by this failure: what it introduced while credible skipped probation, so every one of
+  // those never reached goes (the reached ones proved themselves).
+  const discredited = wasCredible && !isCredible(stats) ? dropUntriedIntroductions(updated, introducer, nowMs) : unchanged(updated, [])
+  if (connected || stats === undefined || !chargesIntroducer(stats)) return { ...discredited, value: false }
+  const charged = reportOffence(discredited.table, introducer, "FailedIntroductions", nowMs)
+  return { ...charged, changes: [...discredited.changes, ...charged.changes] }
 }
 
 /**

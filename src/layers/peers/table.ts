@@ -15,6 +15,7 @@ import {
   type PeerPolicy,
   type PeerRecord
 } from "../../services/PeerManager.js"
+import { isCredible } from "./credibility.js"
 import { EVICTION_SLACK, VOUCH_KNOWN_SHARE } from "./policy.js"
 import { addToProbation, cullProbation, dropIntroducedBy, type Probation } from "./probation.js"
 import { evictionOrder, isConnectedOrDialling, sortedRecords } from "./ranking.js"
@@ -114,15 +115,47 @@ export const promoteFromProbation = (table: PeerTable, peerId: PeerId, info?: Si
  * handing out the same fresh identities would otherwise promote them (keys are free, and so is a
  * second liar); an honest relay mostly repeats what the network, and so our table, already knows.
  */
-export const vouches = (table: PeerTable, introducer: PeerId): boolean =>
-  (recordOf(table, introducer)?.introductions.knownShare ?? 0) >= VOUCH_KNOWN_SHARE
+export const vouches = (table: PeerTable, introducer: PeerId): boolean => {
+  const stats = recordOf(table, introducer)?.introductions
+  return (stats?.knownShare ?? 0) >= VOUCH_KNOWN_SHARE || isCredible(stats)
+}
+
+/**
+ * Whether `record` is an introduction never put to the test: introduced by someone, never dialled or
+ * called (so its first dial still judges the introducer), not in use, not configured, not banned.
+ */
+export const isUntriedIntroduction = (record: PeerRecord, nowMs: number): boolean =>
+  record.introducedBy !== undefined && record.successes + record.failures === 0 && !isAnchored(record, nowMs)
+
+/**
+ * Forgets every introduction of `introducer` never put to the test, on probation or in the table (it
+ * was banned, or lost its credibility: what it told us is worthless until shown otherwise). Peers it
+ * introduced that we reached stay.
+ */
+export const dropUntriedIntroductions = (table: PeerTable, introducer: PeerId, nowMs: number): Transition<ReadonlyArray<PeerId>> => {
+  const dropped: Array<PeerId> = []
+  let peers = table.peers
+  for (const record of HashMap.values(table.peers)) {
+    if (record.introducedBy === introducer && isUntriedIntroduction(record, nowMs)) {
+      peers = HashMap.remove(peers, record.peerId)
+      dropped.push(record.peerId)
+    }
+  }
+  dropped.sort()
+  return {
+    table: { ...table, peers, probation: dropIntroducedBy(table.probation, introducer) },
+    changes: dropped.map((peerId) => PeerChange.PeerForgotten({ peerId, reason: "Discredited" })),
+    value: dropped
+  }
+}
 
 /**
  * Merges NodeInfos that passed `precheckNodeInfo` and signature verification: a newer timestamp
  * replaces an older one, nothing else does (the timestamp orders one signer's NodeInfos, never one
  * peer against another: see `ranking.ts`). A peer we have no record of, introduced by `introducer`,
  * goes on probation (`probation.ts`) — or, already there from another introducer, is promoted to the
- * table with the newest NodeInfo; a peer's own NodeInfo (no introducer) is stored at once. Then
+ * table with the newest NodeInfo; a peer's own NodeInfo (no introducer) and the introductions of a
+ * credible introducer (`credibility.ts`) are stored at once. Then
  * enforces the cap on records.
  */
 export const mergeNodeInfos = (
@@ -159,7 +192,7 @@ export const mergeNodeInfos = (
         current = { ...current, probation: HashMap.set(current.probation, peerId, { ...held, info: signed }) }
         return "Probation"
       }
-      if (introducedBy !== undefined) {
+      if (introducedBy !== undefined && !isCredible(recordOf(current, introducedBy)?.introductions)) {
         const entry = { info: signed, introducedBy, firstSeenMs: nowMs, diallingSinceMs: undefined }
         current = { ...current, probation: addToProbation(current.probation, entry, bounds).probation }
         return "Probation"
@@ -228,16 +261,15 @@ export const enforceCap = (table: PeerTable, nowMs: number): Transition<Readonly
 
 /**
  * Penalises `peerId` for `offence` (creating its record if unknown); answers whether it became banned.
- * A banned peer's introductions still on probation are dropped (what it told us is worthless).
+ * A banned peer's introductions never put to the test are dropped (what it told us is worthless).
  */
 export const reportOffence = (table: PeerTable, peerId: PeerId, offence: Offence, nowMs: number): Transition<boolean> => {
   if (peerId === table.self) return unchanged(table, false)
   const { record, banned } = applyOffence(recordOf(table, peerId) ?? newRecord(peerId, nowMs), offence, nowMs, table.policy)
   const put = putRecord(table, record)
-  const next = banned ? { ...put, probation: dropIntroducedBy(put.probation, peerId) } : put
-  return banned
-    ? { table: next, changes: [PeerChange.PeerBanned({ peerId, untilMs: record.bannedUntilMs, offence })], value: true }
-    : unchanged(next, false)
+  if (!banned) return unchanged(put, false)
+  const dropped = dropUntriedIntroductions(put, peerId, nowMs)
+  return { table: dropped.table, changes: [PeerChange.PeerBanned({ peerId, untilMs: record.bannedUntilMs, offence }), ...dropped.changes], value: true }
 }
 
 /** A successful call to (or dial of) `peerId`, with its round-trip time if measured. */

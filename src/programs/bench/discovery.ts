@@ -19,6 +19,7 @@ import { SimNetwork } from "../../layers/network/sim/SimNetwork.js"
 import { Crypto } from "../../services/Crypto.js"
 import { convergence, makeSimDiscoveryWorld, simAddress, type SimDiscoveryWorld } from "../../testkit/discovery/simWorld.js"
 import { makeFakeIdentityMint, startSybilNode, type SybilNode } from "../../testkit/discovery/sybil.js"
+import { memoizeVerify } from "../../testkit/discovery/memoCrypto.js"
 import { makeVirtualTime } from "../../testkit/discovery/virtualTime.js"
 
 /** Nodes simulated by default (the issue's figure). */
@@ -45,6 +46,8 @@ export interface DiscoveryBenchOptions {
   readonly nodes?: number
   /** Share of the nodes that are Sybil attackers, in [0, 1). */
   readonly sybil?: number
+  /** Stop after this many ticks even if not converged (default `MAX_TICKS`). */
+  readonly maxTicks?: number
   /** Called with a line after each simulated tick (the CLI prints it on stderr). */
   readonly onProgress?: (line: string) => void
 }
@@ -80,9 +83,15 @@ export const discoveryBenchOptions = (argv: ReadonlyArray<string>): DiscoveryBen
   }
   const nodes = flag("--nodes")
   const sybil = flag("--sybil")
+  const maxTicks = flag("--max-ticks")
   if (nodes !== undefined && !(Number.isInteger(Number(nodes)) && Number(nodes) >= 2)) throw new RangeError(`--nodes must be an integer ≥ 2, got ${nodes}`)
   if (sybil !== undefined && !(Number(sybil) >= 0 && Number(sybil) < 1)) throw new RangeError(`--sybil must be in [0, 1), got ${sybil}`)
-  return { ...(nodes !== undefined ? { nodes: Number(nodes) } : {}), ...(sybil !== undefined ? { sybil: Number(sybil) } : {}) }
+  if (maxTicks !== undefined && !(Number.isInteger(Number(maxTicks)) && Number(maxTicks) >= 1)) throw new RangeError(`--max-ticks must be an integer ≥ 1, got ${maxTicks}`)
+  return {
+    ...(nodes !== undefined ? { nodes: Number(nodes) } : {}),
+    ...(sybil !== undefined ? { sybil: Number(sybil) } : {}),
+    ...(maxTicks !== undefined ? { maxTicks: Number(maxTicks) } : {})
+  }
 }
 
 /** The smallest honest share over honest nodes' tables and served candidates, and how many are eclipsed. */
@@ -143,7 +152,8 @@ export const runDiscoveryBench = (options: DiscoveryBenchOptions = {}): Promise<
     if (sybils.length > 0) yield* announceForever(sim, sybils, honest).pipe(Effect.withRandom(Random.make(`discovery-bench/${SEED}`)))
     let ticks = 0
     let ticksToConverge = -1
-    while (ticks < MAX_TICKS && ticksToConverge < 0) {
+    const maxTicks = options.maxTicks ?? MAX_TICKS
+    while (ticks < maxTicks && ticksToConverge < 0) {
       yield* time.advance(DISCOVERY_TICK_MS)
       ticks += 1
       const state = yield* convergence(sim, honest, TARGET_CONNECTIONS)
@@ -167,7 +177,8 @@ export const runDiscoveryBench = (options: DiscoveryBenchOptions = {}): Promise<
       seconds: elapsed / 1_000
     }
   })
-  const crypto = Layer.scoped(Crypto, makeNodeCrypto({ inlineBelow: Number.MAX_SAFE_INTEGER, pool: { size: 1 } }))
+  // Real Ed25519, each distinct item verified once for the whole simulated network (`memoCrypto.ts`).
+  const crypto = Layer.scoped(Crypto, Effect.map(makeNodeCrypto({ inlineBelow: Number.MAX_SAFE_INTEGER, pool: { size: 1 } }), (c) => memoizeVerify(c)))
   return Effect.runPromise(
     time
       .run(Effect.scoped(program).pipe(Effect.provide(Layer.merge(SimNetwork.layer({ seed: SEED }), crypto))))

@@ -233,8 +233,15 @@ export const BENCHES: Readonly<Record<string, (argv: ReadonlyArray<string>) => P
   }
 }
 
+/** Figures as printed: integers from 100, two decimals from 1, three below (a share of 0.897 is not 0.9). */
 const round = <A extends BenchJsonValue>(value: A): A | number =>
-  typeof value !== "number" ? value : Math.abs(value) >= 100 ? Math.round(value) : Math.round(value * 100) / 100
+  typeof value !== "number"
+    ? value
+    : Math.abs(value) >= 100
+      ? Math.round(value)
+      : Math.abs(value) >= 1
+        ? Math.round(value * 100) / 100
+        : Math.round(value * 1000) / 1000
 
 const printTable = (name: string, report: BenchReport): void => {
   const width = Math.max(...report.table.map(([label]) => label.length))
@@ -246,7 +253,7 @@ const printTable = (name: string, report: BenchReport): void => {
 }
 
 /** Flags followed by a value (not a bench name). */
-const FLAGS_WITH_VALUES = new Set(["--commits", "--validators", "--profile", "--attack", "--seconds", "--settle", "--scale", "--nodes", "--sybil"])
+const FLAGS_WITH_VALUES = new Set(["--max-ticks", "--commits", "--validators", "--profile", "--attack", "--seconds", "--settle", "--scale", "--nodes", "--sybil"])
 
 const main = async (argv: ReadonlyArray<string>): Promise<number> => {
   const json = argv.includes("--json")

@@ -46,7 +46,9 @@ describe("a small table with one connected liar answering fresh identities every
         yield* node.manager.mergeNodeInfos(honest)
 
         for (let tick = 0; tick < TICKS; tick++) yield* time.advance(DISCOVERY_TICK_MS)
-        expect(yield* attacker.answers).toBeGreaterThanOrEqual(TICKS - 2)
+        // The liar was asked for most of the run, until feelers found its identities fake and banned it.
+        expect(yield* attacker.answers).toBeGreaterThanOrEqual(TICKS / 2)
+        expect((yield* node.manager.snapshot).known.find((v) => v.peerId === attacker.peerId)?.banned).toBe(true)
 
         const known = (yield* node.manager.snapshot).known.filter((v) => v.info !== undefined && !v.banned)
         const honestShare = known.filter((v) => honestIds.has(v.peerId)).length / known.length

@@ -65,7 +65,10 @@ describe("a connected peer flooding fresh identities dated now + 29 s", () => {
         counter.verified = 0
         for (let tick = 0; tick < TICKS; tick++) yield* time.advance(DISCOVERY_TICK_MS)
         const answers = yield* attacker.answers
-        expect(answers).toBeGreaterThanOrEqual(TICKS - 2)
+        // The flood ran for most of the run, until feelers (dials of its untested introductions) found its
+        // identities fake and its FailedIntroductions charges banned it.
+        expect(answers).toBeGreaterThanOrEqual(TICKS / 2)
+        expect((yield* node.manager.snapshot).known.find((v) => v.peerId === attacker.peerId)?.banned).toBe(true)
 
         const known = (yield* node.manager.snapshot).known.filter((v) => v.info !== undefined)
         const honestLeft = known.filter((v) => honestIds.has(v.peerId)).length

@@ -9,7 +9,7 @@
  * its call until its deadline, which is how a broken path looks to gRPC. Connections across a
  * partition break after the keepalive would notice (`KEEPALIVE_TIME_MS + KEEPALIVE_TIMEOUT_MS`).
  */
-import { Chunk, Clock, Context, Deferred, Duration, Effect, FiberSet, HashMap, Layer, Option, PubSub, Random, Ref, type Scope } from "effect"
+import { Chunk, Clock, Context, Deferred, Duration, Effect, FiberSet, HashMap, HashSet, Layer, Option, PubSub, Random, Ref, type Scope } from "effect"
 import type { PeerId } from "../../../domain/PeerId.js"
 import { PeerAuthenticationFailed, PeerEvent, PeerUnavailable, type DialError, type DisconnectReason } from "../../../services/Network.js"
 import type { InboundRouter } from "../inbound.js"
@@ -91,11 +91,23 @@ interface WorldState {
   readonly addresses: HashMap.HashMap<string, PeerId>
   /** Keyed by `from>to`. */
   readonly connections: HashMap.HashMap<string, SimConnection>
+  /** The peers each node has dialled (an index of `connections`: `connectedFrom` is asked often, by every node). */
+  readonly outgoing: HashMap.HashMap<PeerId, HashSet.HashSet<PeerId>>
   readonly uploadBusyUntilMs: HashMap.HashMap<PeerId, number>
   readonly nextConnectionId: number
 }
 
 const connectionKey = (from: PeerId, to: PeerId) => `${from}>${to}`
+
+/** `outgoing` with `from`'s set of dialled peers changed by `f` (an empty set is removed). */
+const withOutgoing = (
+  outgoing: HashMap.HashMap<PeerId, HashSet.HashSet<PeerId>>,
+  from: PeerId,
+  f: (dialled: HashSet.HashSet<PeerId>) => HashSet.HashSet<PeerId>
+): HashMap.HashMap<PeerId, HashSet.HashSet<PeerId>> => {
+  const next = f(Option.getOrElse(HashMap.get(outgoing, from), () => HashSet.empty<PeerId>()))
+  return HashSet.size(next) === 0 ? HashMap.remove(outgoing, from) : HashMap.set(outgoing, from, next)
+}
 
 export interface SimNetworkService {
   // --- controls, for simulations and tests ---
@@ -151,6 +163,7 @@ export const makeSimNetwork = (config: SimNetworkConfig): Effect.Effect<SimNetwo
       nodes: HashMap.empty(),
       addresses: HashMap.empty(),
       connections: HashMap.empty(),
+      outgoing: HashMap.empty(),
       uploadBusyUntilMs: HashMap.empty(),
       nextConnectionId: 1
     })
@@ -176,7 +189,7 @@ export const makeSimNetwork = (config: SimNetworkConfig): Effect.Effect<SimNetwo
         const key = connectionKey(connection.from, connection.to)
         const removed = yield* Ref.modify(state, (s) =>
           Option.exists(HashMap.get(s.connections, key), (open) => open.id === connection.id)
-            ? [true, { ...s, connections: HashMap.remove(s.connections, key) }]
+            ? [true, { ...s, connections: HashMap.remove(s.connections, key), outgoing: withOutgoing(s.outgoing, connection.from, (to) => HashSet.remove(to, connection.to)) }]
             : [false, s]
         )
         if (!removed) return
@@ -229,7 +242,15 @@ export const makeSimNetwork = (config: SimNetworkConfig): Effect.Effect<SimNetwo
           const existing = HashMap.get(s.connections, connectionKey(from, to))
           if (Option.isSome(existing)) return [[existing.value, false], s]
           const fresh: SimConnection = { id: s.nextConnectionId, from, to, closed }
-          return [[fresh, true], { ...s, connections: HashMap.set(s.connections, connectionKey(from, to), fresh), nextConnectionId: s.nextConnectionId + 1 }]
+          return [
+            [fresh, true],
+            {
+              ...s,
+              connections: HashMap.set(s.connections, connectionKey(from, to), fresh),
+              outgoing: withOutgoing(s.outgoing, from, (dialled) => HashSet.add(dialled, to)),
+              nextConnectionId: s.nextConnectionId + 1
+            }
+          ]
         })
         if (connection === undefined) {
           return yield* Effect.fail(new PeerUnavailable({ peerId: to, reason: "Unreachable", detail: `${address} went away during the handshake` }))
@@ -296,7 +317,7 @@ export const makeSimNetwork = (config: SimNetworkConfig): Effect.Effect<SimNetwo
       disconnect,
       connection: (from, to) => Effect.map(Ref.get(state), (s) => HashMap.get(s.connections, connectionKey(from, to))),
       connectedFrom: (from) =>
-        Effect.map(connectionsWhere((c) => c.from === from), (open) => open.map((c) => c.to).sort()),
+        Effect.map(Ref.get(state), (s) => Option.match(HashMap.get(s.outgoing, from), { onNone: () => [], onSome: (dialled) => Array.from(dialled).sort() })),
       node: (peerId) => Effect.map(Ref.get(state), (s) => HashMap.get(s.nodes, peerId)),
       peerConditions: (peerId) => Effect.map(Ref.get(state), (s) => Option.getOrElse(HashMap.get(s.conditions.peers, peerId), () => NORMAL_PEER)),
       send

@@ -1,0 +1,110 @@
+/**
+ * Credibility and feelers (pure): an introducer becomes credible once the last `CREDIBLE_STREAK` of its
+ * introductions that were dialled connected; a credible introducer's new peers skip probation, up to
+ * `maxNewPerCredibleAnswer` per answer; the first of its introductions that fails ends its credibility
+ * and drops every introduction of it never put to the test (the reached ones stay). Feelers test one
+ * untested introduction per introducer per round, the introducer with the most untested first.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { HashMap } from "effect"
+import type { PeerId } from "../../../src/domain/PeerId.js"
+import { isCredible } from "../../../src/layers/peers/credibility.js"
+import { dialFailed, dialSucceeded, markDialling, planDials } from "../../../src/layers/peers/connections.js"
+import { chooseFeelers } from "../../../src/layers/peers/feelers.js"
+import { admitIntroductions } from "../../../src/layers/peers/introductions.js"
+import { CREDIBLE_STREAK, MAX_INFO_AGE_MS, MAX_NEW_PER_ANSWER, MAX_NEW_PER_CREDIBLE_ANSWER } from "../../../src/layers/peers/policy.js"
+import { seededRng } from "../../../src/layers/peers/prng.js"
+import { mergeNodeInfos, recordOf, reportOffence, type PeerTable } from "../../../src/layers/peers/table.js"
+import { peerOf, signedInfo } from "../discovery/nodeInfos.js"
+import { tableOf } from "./fixtures.js"
+
+const NOW = 10 * MAX_INFO_AGE_MS
+const A = peerOf(1)
+const B = peerOf(2)
+const infos = (from: number, count: number, at = NOW) => Array.from({ length: count }, (_, i) => signedInfo(from + i, at))
+const withIntroducers = (): PeerTable => mergeNodeInfos(tableOf(), [signedInfo(1, NOW), signedInfo(2, NOW)], NOW).table
+const onProbation = (table: PeerTable, index: number): boolean => HashMap.has(table.probation, peerOf(index))
+const credible = (table: PeerTable, peerId: PeerId): boolean => isCredible(recordOf(table, peerId)?.introductions)
+
+/** A's introductions 100.. on probation, then the first `reached` of them dialled successfully. */
+const withReached = (reached: number): PeerTable => {
+  let table = mergeNodeInfos(withIntroducers(), infos(100, reached + 1), NOW, A).table
+  for (let i = 0; i < reached; i++) table = dialSucceeded(table, peerOf(100 + i), `sim://${100 + i}`, 10, NOW).table
+  return table
+}
+
+describe("credibility", () => {
+  it(`comes with ${CREDIBLE_STREAK} reached introductions in a row, not before`, () => {
+    expect(credible(withReached(CREDIBLE_STREAK - 1), A)).toBe(false)
+    expect(credible(withReached(CREDIBLE_STREAK), A)).toBe(true)
+  })
+
+  it("lets a credible introducer's new peers skip probation, more per answer", () => {
+    const table = withReached(CREDIBLE_STREAK)
+    const answer = infos(1_000, 200)
+    const admitted = admitIntroductions(table, A, answer, NOW)
+    const admittedNew = answer.filter((_, i) => admitted.value[i] === "New")
+    expect(admittedNew).toHaveLength(MAX_NEW_PER_CREDIBLE_ANSWER)
+    const merged = mergeNodeInfos(admitted.table, admittedNew, NOW, A)
+    expect(merged.value.every((v) => v === "Inserted")).toBe(true)
+    expect(recordOf(merged.table, peerOf(1_000))?.introducedBy).toBe(A)
+    // Not credible: the ordinary budget, and probation.
+    const plain = admitIntroductions(withIntroducers(), B, answer, NOW)
+    expect(plain.value.filter((v) => v === "New")).toHaveLength(MAX_NEW_PER_ANSWER)
+    expect(mergeNodeInfos(plain.table, answer.slice(0, 3), NOW, B).value).toEqual(["Probation", "Probation", "Probation"])
+  })
+
+  it("ends at the first introduction that fails, dropping every untested introduction and keeping the reached ones", () => {
+    const table = withReached(CREDIBLE_STREAK)
+    const fakes = infos(2_000, 30)
+    const stored = mergeNodeInfos(table, fakes, NOW, A).table
+    expect(recordOf(stored, peerOf(2_000))).toBeDefined()
+    const failed = dialFailed(markDialling(stored, peerOf(2_000), NOW), peerOf(2_000), NOW + 1_000)
+    expect(credible(failed.table, A)).toBe(false)
+    for (let i = 2_001; i < 2_030; i++) expect(recordOf(failed.table, peerOf(i))).toBeUndefined()
+    expect(onProbation(failed.table, 100 + CREDIBLE_STREAK)).toBe(false) // its probation entries too
+    for (let i = 100; i < 100 + CREDIBLE_STREAK; i++) expect(recordOf(failed.table, peerOf(i))?.info).toBeDefined()
+    expect(failed.changes.filter((c) => c._tag === "PeerForgotten" && c.reason === "Discredited")).toHaveLength(29)
+    // Its next introductions wait on probation again.
+    expect(mergeNodeInfos(failed.table, [signedInfo(3_000, NOW)], NOW, A).value).toEqual(["Probation"])
+  })
+
+  it("drops a banned introducer's untested introductions from the table", () => {
+    const table = mergeNodeInfos(withReached(CREDIBLE_STREAK), infos(2_000, 5), NOW, A).table
+    let current = table
+    for (let k = 0; k < 10 && !recordOf(current, A)?.bannedUntilMs; k++) current = reportOffence(current, A, "InvalidData", NOW).table
+    expect(recordOf(current, peerOf(2_000))).toBeUndefined()
+    expect(recordOf(current, peerOf(100))?.info).toBeDefined()
+  })
+})
+
+describe("feelers", () => {
+  it("test one untested introduction per introducer, the one with the most untested first, never a banned introducer's", () => {
+    const table = mergeNodeInfos(mergeNodeInfos(withIntroducers(), infos(100, 3), NOW, A).table, infos(200, 6), NOW, B).table
+    const one = chooseFeelers(table, NOW, 1, seededRng(1), new Set())
+    expect(one).toHaveLength(1)
+    const fromB = new Set(infos(200, 6).map((s) => s.info.peerId))
+    expect(fromB.has(one[0]?.peerId as PeerId)).toBe(true)
+    const two = chooseFeelers(table, NOW, 5, seededRng(1), new Set())
+    expect(two).toHaveLength(2) // one per introducer
+    let banned = table
+    for (let k = 0; k < 10; k++) banned = reportOffence(banned, B, "InvalidData", NOW).table
+    expect(chooseFeelers(banned, NOW, 5, seededRng(1), new Set()).every((f) => !fromB.has(f.peerId))).toBe(true)
+  })
+
+  it("are planned only with a connection, and mark their probation entries as being dialled", () => {
+    const table = mergeNodeInfos(withIntroducers(), infos(100, 3), NOW, A).table
+    const request = { target: 8, wanted: 0, rotationProbability: 0, rng: seededRng(3) }
+    const isolated = planDials(table, NOW, { ...request, connectedCount: 0 })
+    expect(isolated.value.filter((o) => o.purpose === "Feeler")).toEqual([])
+    const atTarget = planDials(table, NOW, { ...request, connectedCount: 8 })
+    const feelers = atTarget.value.filter((o) => o.purpose === "Feeler")
+    expect(feelers).toHaveLength(1)
+    const entry = HashMap.unsafeGet(atTarget.table.probation, feelers[0]?.peerId as PeerId)
+    expect(entry.diallingSinceMs).toBe(NOW)
+    // Being dialled, it is not chosen again.
+    const next = chooseFeelers(atTarget.table, NOW, 5, seededRng(3), new Set())
+    expect(next).toHaveLength(1)
+    expect(next[0]?.peerId).not.toBe(feelers[0]?.peerId)
+  })
+})
