@@ -159,7 +159,11 @@ export const runDiscoveryBench = (options: DiscoveryBenchOptions = {}): Promise<
       const state = yield* convergence(sim, honest, TARGET_CONNECTIONS)
       if (state.converged) ticksToConverge = ticks
       const missing = state.nodes.reduce((sum, n) => sum + n.missing, 0)
-      options.onProgress?.(`tick ${ticks}: ${((performance.now() - started) / 1_000).toFixed(1)} s, ${missing} honest entries missing`)
+      const offTarget = state.nodes.filter((n) => n.connected < Math.min(TARGET_CONNECTIONS, honest.length - 1))
+      const connections = offTarget.map((n) => n.connected).join(",")
+      options.onProgress?.(
+        `tick ${ticks}: ${((performance.now() - started) / 1_000).toFixed(1)} s, ${missing} honest entries missing, ${offTarget.length} nodes short of target connections (${connections})`
+      )
     }
     for (let k = 0; k < STEADY_TICKS && ticksToConverge >= 0; k++) {
       yield* time.advance(DISCOVERY_TICK_MS)
@@ -183,6 +187,6 @@ export const runDiscoveryBench = (options: DiscoveryBenchOptions = {}): Promise<
     time
       .run(Effect.scoped(program).pipe(Effect.provide(Layer.merge(SimNetwork.layer({ seed: SEED }), crypto))))
       // The report is the only output (`--json` is parsed by scripts).
-      .pipe(Logger.withMinimumLogLevel(LogLevel.None))
+      .pipe(Logger.withMinimumLogLevel(process.env.DISC_DEBUG ? LogLevel.Error : LogLevel.None))
   )
 }
