@@ -4,12 +4,15 @@
  * nobody can advertise an address for another node (better than Soma: intent-separated, and several
  * addresses with limits that are actually enforced).
  */
-import { Schema } from "effect"
+import { Either, Schema } from "effect"
 import { boundedString, boundedVector, decodeBcs, encodeBcs, fixedBytes, ownedBytes, struct, u32, u64, unitEnum } from "./codec.js"
 import { intentMessage, IntentScope } from "./intent.js"
 import { MAX_ADDRESS_BYTES, MAX_NODE_ADDRESSES } from "./limits.js"
 import { peerIdBytes, peerIdFromPublicKey, PeerId } from "./PeerId.js"
 import { BoundedString, Signature, U32, U64 } from "./primitives.js"
+
+/** A signed NodeInfo ends with its Ed25519 signature (a fixed-size field: no length prefix). */
+const SIGNATURE_BYTES = 64
 
 /** Whether a node takes part in consensus. */
 export const NodeRole = Schema.Literal("Validator", "FullNode")
@@ -55,7 +58,7 @@ export const NodeInfoBcs = struct("NodeInfo", {
  * BCS layout of `SignedNodeInfo`. The signature is copied out: a peer table keeps the info long after
  * the GetKnownPeers answer it came in, which a view would keep whole.
  */
-export const SignedNodeInfoBcs = struct("SignedNodeInfo", { info: NodeInfoBcs, signature: ownedBytes(fixedBytes(64, "signature")) })
+export const SignedNodeInfoBcs = struct("SignedNodeInfo", { info: NodeInfoBcs, signature: ownedBytes(fixedBytes(SIGNATURE_BYTES, "signature")) })
 
 /** Canonical bytes of a NodeInfo. */
 export const encodeNodeInfo = (info: NodeInfo): Uint8Array => encodeBcs(NodeInfoBcs, info)
@@ -67,6 +70,8 @@ export const encodeNodeInfo = (info: NodeInfo): Uint8Array => encodeBcs(NodeInfo
  */
 const signedEncodings = new WeakMap<SignedNodeInfo, Uint8Array>()
 const signingMessages = new WeakMap<NodeInfo, Uint8Array>()
+/** The NodeInfo part of received bytes (`decodeSignedNodeInfo`), for its signing message. */
+const receivedInfoBytes = new WeakMap<NodeInfo, Uint8Array>()
 
 /** Canonical bytes of a signed NodeInfo (what GetKnownPeers carries). The caller must not modify them. */
 export const encodeSignedNodeInfo = (signed: SignedNodeInfo): Uint8Array => {
@@ -77,14 +82,27 @@ export const encodeSignedNodeInfo = (signed: SignedNodeInfo): Uint8Array => {
   return bytes
 }
 
-/** Decodes untrusted signed-NodeInfo bytes; never throws. */
-export const decodeSignedNodeInfo = (bytes: Uint8Array) => decodeBcs(SignedNodeInfoBcs, bytes)
+/**
+ * Decodes untrusted signed-NodeInfo bytes; never throws. The bytes (copied: a view would keep a whole
+ * GetKnownPeers answer alive) become the value's encoding, and their NodeInfo part what its signature
+ * is checked over: a received NodeInfo is never re-encoded, and what we verify is byte for byte what
+ * we relay.
+ */
+export const decodeSignedNodeInfo = (bytes: Uint8Array) => {
+  const decoded = decodeBcs(SignedNodeInfoBcs, bytes)
+  if (Either.isRight(decoded)) {
+    const own = Uint8Array.from(bytes)
+    signedEncodings.set(decoded.right, own)
+    receivedInfoBytes.set(decoded.right.info, own.subarray(0, own.length - SIGNATURE_BYTES))
+  }
+  return decoded
+}
 
 /** Bytes the network key signs. The caller must not modify them. */
 export const nodeInfoSigningMessage = (info: NodeInfo): Uint8Array => {
   const held = signingMessages.get(info)
   if (held !== undefined) return held
-  const message = intentMessage(IntentScope.DiscoveryPeers, encodeNodeInfo(info))
+  const message = intentMessage(IntentScope.DiscoveryPeers, receivedInfoBytes.get(info) ?? encodeNodeInfo(info))
   signingMessages.set(info, message)
   return message
 }

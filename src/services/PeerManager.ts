@@ -70,6 +70,12 @@ export interface PeerRecord {
   readonly firstSeenMs: number
   /** The peer whose GetKnownPeers answer first told us about it; `undefined` if configured or self-announced. */
   readonly introducedBy: PeerId | undefined
+  /**
+   * A second, distinct introducer reported it too: its first introducer's word is not all we have. An
+   * introduced peer is served to others only once corroborated or reached (`servableNodeInfos`), so a
+   * liar's identities that slipped in while it was credible are not relayed by honest nodes.
+   */
+  readonly corroborated: boolean
   /** What its own introductions of others turned out to be. */
   readonly introductions: IntroductionStats
   /** Its newest verified NodeInfo (signed by its own key); `undefined` until one is learnt. */

@@ -181,8 +181,10 @@ export const chooseTrim = (
 /**
  * NodeInfos we may serve, at most `limit`, best observed first (`byObservation`): verified, not banned,
  * not `exclude` (the caller), not dialled and never reached (tier 0: what a fake identity becomes after
- * one dial — relaying it would spread a liar's work), and young enough that they cannot expire on the
- * way (`minRemainingMs`).
+ * one dial — relaying it would spread a liar's work), not an introduction that only its introducer
+ * vouches for (neither reached nor `corroborated`: a credible liar's identities stay with the node it
+ * fooled, until a feeler discredits it), and young enough that they cannot expire on the way
+ * (`minRemainingMs`).
  */
 export const servableNodeInfos = (table: PeerTable, nowMs: number, request: ServableRequest): Array<SignedNodeInfo> =>
   records(table)
@@ -192,6 +194,7 @@ export const servableNodeInfos = (table: PeerTable, nowMs: number, request: Serv
         r.peerId !== request.exclude &&
         !isBannedAt(r, nowMs) &&
         observedTier(r) > 0 &&
+        (r.introducedBy === undefined || r.corroborated || r.successes > 0) &&
         nowMs - r.info.info.timestampMs < table.policy.maxInfoAgeMs - request.minRemainingMs
     )
     .map((r) => observe(table, r, nowMs))

@@ -130,13 +130,13 @@ export const isUntriedIntroduction = (record: PeerRecord, nowMs: number): boolea
 /**
  * Forgets every introduction of `introducer` never put to the test, on probation or in the table (it
  * was banned, or lost its credibility: what it told us is worthless until shown otherwise). Peers it
- * introduced that we reached stay.
+ * introduced that we reached, or that another introducer reported too, stay.
  */
 export const dropUntriedIntroductions = (table: PeerTable, introducer: PeerId, nowMs: number): Transition<ReadonlyArray<PeerId>> => {
   const dropped: Array<PeerId> = []
   let peers = table.peers
   for (const record of HashMap.values(table.peers)) {
-    if (record.introducedBy === introducer && isUntriedIntroduction(record, nowMs)) {
+    if (record.introducedBy === introducer && !record.corroborated && isUntriedIntroduction(record, nowMs)) {
       peers = HashMap.remove(peers, record.peerId)
       dropped.push(record.peerId)
     }
@@ -183,7 +183,7 @@ export const mergeNodeInfos = (
     if (existing === undefined) {
       if (held !== undefined && (introducedBy === undefined || (introducedBy !== held.introducedBy && (vouches(current, introducedBy) || vouches(current, held.introducedBy))))) {
         const promoted = promoteFromProbation(current, peerId, signed)
-        current = promoted.table
+        current = introducedBy === undefined ? promoted.table : updateRecord(promoted.table, peerId, (r) => ({ ...r, corroborated: true }))
         changes.push(...promoted.changes)
         return "Inserted"
       }
@@ -198,8 +198,11 @@ export const mergeNodeInfos = (
         return "Probation"
       }
     }
+    if (existing !== undefined && introducedBy !== undefined && !existing.corroborated && existing.introducedBy !== undefined && existing.introducedBy !== introducedBy) {
+      current = putRecord(current, { ...existing, corroborated: true })
+    }
     if (!isNewerThanHeld(current, signed)) return "NotNewer"
-    current = putRecord(current, { ...(existing ?? newRecord(peerId, nowMs, introducedBy)), info: signed })
+    current = putRecord(current, { ...(recordOf(current, peerId) ?? newRecord(peerId, nowMs, introducedBy)), info: signed })
     if (existing?.info !== undefined) return "Replaced"
     changes.push(PeerChange.PeerDiscovered({ peerId, info: signed }))
     return "Inserted"

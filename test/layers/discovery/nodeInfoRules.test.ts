@@ -1,6 +1,7 @@
 /** The validity rules of a received NodeInfo: every reason to refuse one, and the boundaries. */
 import { describe, expect, it } from "@effect/vitest"
 import { Either } from "effect"
+import * as fc from "fast-check"
 import { encodeSignedNodeInfo } from "../../../src/domain/nodeInfo.js"
 import { nodeInfoSignedByWrongKey } from "../../../src/testkit/faults.js"
 import { defaultPeerPolicy, MAX_FUTURE_SKEW_MS, MAX_INFO_AGE_MS } from "../../../src/layers/peers/policy.js"
@@ -62,6 +63,21 @@ describe("precheckNodeInfo", () => {
     // Changing any signed field after signing breaks the signature too (intent-prefixed message).
     const honest = signedInfo(1, NOW)
     expect(verifies({ ...honest, info: { ...honest.info, addresses: ["sim://evil"] } })).toBe(false)
+  })
+
+  it("checks a received NodeInfo's signature over the bytes received: any changed byte that still decodes fails", () => {
+    const bytes = encodeSignedNodeInfo(signedInfo(1, NOW))
+    const decoded = precheckNodeInfo(bytes, context)
+    expect(Either.isRight(decoded) && verifies(decoded.right)).toBe(true)
+    fc.assert(
+      fc.property(fc.nat(bytes.length - 1), fc.integer({ min: 1, max: 255 }), (at, flip) => {
+        const mutated = Uint8Array.from(bytes)
+        mutated[at] = (mutated[at] as number) ^ flip
+        const checked = precheckNodeInfo(mutated, { ...context, nowMs: NOW, policy: { ...defaultPeerPolicy, maxFutureSkewMs: Number.MAX_SAFE_INTEGER, maxInfoAgeMs: Number.MAX_SAFE_INTEGER } })
+        return Either.isLeft(checked) || !verifies(checked.right)
+      }),
+      { numRuns: 300 }
+    )
   })
 
   it("charges forged or malformed NodeInfos as InvalidNodeInfo and stale or future ones as StaleNodeInfo", () => {
