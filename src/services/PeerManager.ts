@@ -71,7 +71,7 @@ export interface PeerRecord {
   /** The peer whose GetKnownPeers answer first told us about it; `undefined` if configured or self-announced. */
   readonly introducedBy: PeerId | undefined
   /**
-   * A second, distinct introducer reported it too: its first introducer's word is not all we have. An
+   * A second, distinct introducer that vouches (`vouches` in `table.ts`) reported it too: its first introducer's word is not all we have. An
    * introduced peer is served to others only once corroborated or reached (`servableNodeInfos`), so a
    * liar's identities that slipped in while it was credible are not relayed by honest nodes.
    */

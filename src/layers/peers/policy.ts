@@ -74,6 +74,15 @@ export const CREDIBLE_SUCCESS_RATIO = 4
  * (which drops every introduction of it that was never reached).
  */
 export const MAX_NEW_PER_CREDIBLE_ANSWER = 50
+/**
+ * A credible responder's introductions that skipped probation and are still unproven (never reached,
+ * reported by nobody else) are at most this many per introduction of it proven in a row (its streak):
+ * 12 at the minimum streak of 3. Beyond, its new peers wait on probation like anyone's. Measured: a liar
+ * credible from introducing its fellow attackers put 50 minted identities into a table with one answer;
+ * this bounds it at 4 × its streak until a feeler tries one of them. An honest responder's introductions
+ * are soon reported by others too, so the bound rarely holds it back.
+ */
+export const UNPROVEN_PER_STREAK = 4
 
 // --- probation (introduced peers not yet confirmed: `probation.ts`) --------------------------------
 

@@ -10,13 +10,14 @@ import type { PeerId } from "../../domain/PeerId.js"
 import {
   PeerChange,
   type MergeOutcome,
+  type IntroductionStats,
   type Offence,
   type PeerOffenceCount,
   type PeerPolicy,
   type PeerRecord
 } from "../../services/PeerManager.js"
 import { isCredible } from "./credibility.js"
-import { EVICTION_SLACK, VOUCH_KNOWN_SHARE } from "./policy.js"
+import { EVICTION_SLACK, UNPROVEN_PER_STREAK, VOUCH_KNOWN_SHARE } from "./policy.js"
 import { addToProbation, cullProbation, dropIntroducedBy, type Probation } from "./probation.js"
 import { evictionOrder, isConnectedOrDialling, sortedRecords } from "./ranking.js"
 import { applyOffence, decayedScore, isBannedAt, newRecord, recordFailure, recordSuccess } from "./reputation.js"
@@ -121,6 +122,13 @@ export const vouches = (table: PeerTable, introducer: PeerId): boolean => {
 }
 
 /**
+ * Whether `introducer` reporting a peer another introducer told us about corroborates it: only one that
+ * vouches does (`vouches`: credible, or its answers overlap what we know). Liars share their minted
+ * identities, so a second report from anyone would let two of them corroborate each other's fakes.
+ */
+const corroborates = vouches
+
+/**
  * Whether `record` is an introduction never put to the test: introduced by someone, never dialled or
  * called (so its first dial still judges the introducer), not in use, not configured, not banned.
  */
@@ -150,6 +158,19 @@ export const dropUntriedIntroductions = (table: PeerTable, introducer: PeerId, n
 }
 
 /**
+ * How many more new peers credible `introducer` may put straight into the table: `UNPROVEN_PER_STREAK`
+ * per introduction proven in a row, less those of its introductions still unproven (never tried, not
+ * corroborated by another introducer).
+ */
+const unprovenAllowance = (table: PeerTable, introducer: PeerId, stats: IntroductionStats | undefined, nowMs: number): number => {
+  let unproven = 0
+  for (const record of HashMap.values(table.peers)) {
+    if (record.introducedBy === introducer && !record.corroborated && isUntriedIntroduction(record, nowMs)) unproven += 1
+  }
+  return UNPROVEN_PER_STREAK * (stats?.streak ?? 0) - unproven
+}
+
+/**
  * Merges NodeInfos that passed `precheckNodeInfo` and signature verification: a newer timestamp
  * replaces an older one, nothing else does (the timestamp orders one signer's NodeInfos, never one
  * peer against another: see `ranking.ts`). A peer we have no record of, introduced by `introducer`,
@@ -167,6 +188,9 @@ export const mergeNodeInfos = (
   let current = table
   const changes: Array<PeerChange> = []
   const bounds = { perIntroducer: table.policy.maxProbationPerIntroducer, total: table.policy.maxProbation }
+  // How many more of its new peers a credible introducer may put straight into the table (else: probation).
+  const introducerStats = introducer === undefined ? undefined : recordOf(table, introducer)?.introductions
+  let straightToTable = introducer !== undefined && isCredible(introducerStats) ? unprovenAllowance(table, introducer, introducerStats, nowMs) : 0
   const outcomes = infos.map((signed): MergeOutcome => {
     const peerId = signed.info.peerId
     if (peerId === current.self) return "Ours"
@@ -181,9 +205,13 @@ export const mergeNodeInfos = (
       return existing.info === undefined ? "Inserted" : "Replaced"
     }
     if (existing === undefined) {
-      if (held !== undefined && (introducedBy === undefined || (introducedBy !== held.introducedBy && (vouches(current, introducedBy) || vouches(current, held.introducedBy))))) {
+      const second = held !== undefined && introducedBy !== undefined && introducedBy !== held.introducedBy
+      if (held !== undefined && (introducedBy === undefined || (second && (vouches(current, introducedBy) || vouches(current, held.introducedBy))))) {
         const promoted = promoteFromProbation(current, peerId, signed)
-        current = introducedBy === undefined ? promoted.table : updateRecord(promoted.table, peerId, (r) => ({ ...r, corroborated: true }))
+        current =
+          introducedBy !== undefined && corroborates(current, introducedBy)
+            ? updateRecord(promoted.table, peerId, (r) => ({ ...r, corroborated: true }))
+            : promoted.table
         changes.push(...promoted.changes)
         return "Inserted"
       }
@@ -192,16 +220,24 @@ export const mergeNodeInfos = (
         current = { ...current, probation: HashMap.set(current.probation, peerId, { ...held, info: signed }) }
         return "Probation"
       }
-      if (introducedBy !== undefined && !isCredible(recordOf(current, introducedBy)?.introductions)) {
+      if (introducedBy !== undefined && straightToTable <= 0) {
         const entry = { info: signed, introducedBy, firstSeenMs: nowMs, diallingSinceMs: undefined }
         current = { ...current, probation: addToProbation(current.probation, entry, bounds).probation }
         return "Probation"
       }
     }
-    if (existing !== undefined && introducedBy !== undefined && !existing.corroborated && existing.introducedBy !== undefined && existing.introducedBy !== introducedBy) {
+    if (
+      existing !== undefined &&
+      introducedBy !== undefined &&
+      !existing.corroborated &&
+      existing.introducedBy !== undefined &&
+      existing.introducedBy !== introducedBy &&
+      corroborates(current, introducedBy)
+    ) {
       current = putRecord(current, { ...existing, corroborated: true })
     }
     if (!isNewerThanHeld(current, signed)) return "NotNewer"
+    if (existing === undefined && introducedBy !== undefined) straightToTable -= 1
     current = putRecord(current, { ...(recordOf(current, peerId) ?? newRecord(peerId, nowMs, introducedBy)), info: signed })
     if (existing?.info !== undefined) return "Replaced"
     changes.push(PeerChange.PeerDiscovered({ peerId, info: signed }))

@@ -12,7 +12,7 @@ import { isCredible } from "../../../src/layers/peers/credibility.js"
 import { dialFailed, dialSucceeded, markDialling, planDials } from "../../../src/layers/peers/connections.js"
 import { chooseFeelers } from "../../../src/layers/peers/feelers.js"
 import { admitIntroductions } from "../../../src/layers/peers/introductions.js"
-import { CREDIBLE_STREAK, MAX_INFO_AGE_MS, MAX_NEW_PER_ANSWER, MAX_NEW_PER_CREDIBLE_ANSWER } from "../../../src/layers/peers/policy.js"
+import { CREDIBLE_STREAK, MAX_INFO_AGE_MS, MAX_NEW_PER_ANSWER, MAX_NEW_PER_CREDIBLE_ANSWER, UNPROVEN_PER_STREAK } from "../../../src/layers/peers/policy.js"
 import { seededRng } from "../../../src/layers/peers/prng.js"
 import { mergeNodeInfos, recordOf, reportOffence, type PeerTable } from "../../../src/layers/peers/table.js"
 import { peerOf, signedInfo } from "../discovery/nodeInfos.js"
@@ -45,9 +45,18 @@ describe("credibility", () => {
     const admitted = admitIntroductions(table, A, answer, NOW)
     const admittedNew = answer.filter((_, i) => admitted.value[i] === "New")
     expect(admittedNew).toHaveLength(MAX_NEW_PER_CREDIBLE_ANSWER)
+    // Straight to the table while its unproven introductions are within 4 × its streak; the rest wait.
+    const allowance = UNPROVEN_PER_STREAK * CREDIBLE_STREAK
     const merged = mergeNodeInfos(admitted.table, admittedNew, NOW, A)
-    expect(merged.value.every((v) => v === "Inserted")).toBe(true)
+    expect(merged.value).toEqual([...Array(allowance).fill("Inserted"), ...Array(admittedNew.length - allowance).fill("Probation")])
     expect(recordOf(merged.table, peerOf(1_000))?.introducedBy).toBe(A)
+    // One of them reported by a second introducer that vouches (most of its answer known) is no longer
+    // unproven: room for one more.
+    const vouching = admitIntroductions(merged.table, B, [signedInfo(1_000, NOW + 1)], NOW).table
+    const corroborated = mergeNodeInfos(vouching, [signedInfo(1_000, NOW + 1)], NOW, B)
+    expect(recordOf(corroborated.table, peerOf(1_000))?.corroborated).toBe(true)
+    expect(mergeNodeInfos(corroborated.table, [signedInfo(5_000, NOW)], NOW, A).value).toEqual(["Inserted"])
+    expect(mergeNodeInfos(merged.table, [signedInfo(5_000, NOW)], NOW, A).value).toEqual(["Probation"])
     // Not credible: the ordinary budget, and probation.
     const plain = admitIntroductions(withIntroducers(), B, answer, NOW)
     expect(plain.value.filter((v) => v === "New")).toHaveLength(MAX_NEW_PER_ANSWER)
@@ -56,15 +65,17 @@ describe("credibility", () => {
 
   it("ends at the first introduction that fails, dropping every untested introduction and keeping the reached ones", () => {
     const table = withReached(CREDIBLE_STREAK)
+    const allowance = UNPROVEN_PER_STREAK * CREDIBLE_STREAK
     const fakes = infos(2_000, 30)
     const stored = mergeNodeInfos(table, fakes, NOW, A).table
     expect(recordOf(stored, peerOf(2_000))).toBeDefined()
+    expect(onProbation(stored, 2_000 + allowance)).toBe(true)
     const failed = dialFailed(markDialling(stored, peerOf(2_000), NOW), peerOf(2_000), NOW + 1_000)
     expect(credible(failed.table, A)).toBe(false)
     for (let i = 2_001; i < 2_030; i++) expect(recordOf(failed.table, peerOf(i))).toBeUndefined()
-    expect(onProbation(failed.table, 100 + CREDIBLE_STREAK)).toBe(false) // its probation entries too
+    for (let i = 2_001; i < 2_030; i++) expect(onProbation(failed.table, i)).toBe(false) // its probation entries too
     for (let i = 100; i < 100 + CREDIBLE_STREAK; i++) expect(recordOf(failed.table, peerOf(i))?.info).toBeDefined()
-    expect(failed.changes.filter((c) => c._tag === "PeerForgotten" && c.reason === "Discredited")).toHaveLength(29)
+    expect(failed.changes.filter((c) => c._tag === "PeerForgotten" && c.reason === "Discredited")).toHaveLength(allowance - 1)
     // Its next introductions wait on probation again.
     expect(mergeNodeInfos(failed.table, [signedInfo(3_000, NOW)], NOW, A).value).toEqual(["Probation"])
   })
