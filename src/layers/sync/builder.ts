@@ -13,7 +13,7 @@ import { Store, type StoreService, type TrustedCheckpoint } from "../../services
 import { Verifier, type CommitteeInvalid, type VerifierService } from "../../services/Verifier.js"
 import { makeCertifiedTip, type CertifiedTip } from "./certifiedTip.js"
 import { makeCommitteeCache, type CommitteeCache } from "./committeeCache.js"
-import { EVENT_QUEUE_CAPACITY, HINT_QUEUE_CAPACITY, SUBDAG_PUBSUB_CAPACITY } from "./constants.js"
+import { DEFAULT_MAX_BLOCK_BYTES_HELD, EVENT_QUEUE_CAPACITY, HINT_QUEUE_CAPACITY, SUBDAG_PUBSUB_CAPACITY } from "./constants.js"
 import type { SyncEvent } from "./plan/events.js"
 import { initialPlan, defaultSyncPlanConfig, type SyncPlan, type SyncPlanConfig } from "./plan/types.js"
 
@@ -66,7 +66,8 @@ export const buildSync = (config: SyncConfig): Effect.Effect<SyncRuntime, Commit
       window: config.window ?? defaultSyncPlanConfig.window,
       blockChunksInFlight: config.blockChunksInFlight ?? defaultSyncPlanConfig.blockChunksInFlight,
       maxRequestsPerPeer: config.maxRequestsPerPeer ?? defaultSyncPlanConfig.maxRequestsPerPeer,
-      maxBlocksHeld: config.maxBlocksHeld ?? defaultSyncPlanConfig.maxBlocksHeld
+      maxBlocksHeld: config.maxBlocksHeld ?? defaultSyncPlanConfig.maxBlocksHeld,
+      maxBlockBytesHeld: config.maxBlockBytesHeld ?? DEFAULT_MAX_BLOCK_BYTES_HELD
     }
 
     // The start committee (genesis or the operator's checkpoint) is accepted only with valid proofs of

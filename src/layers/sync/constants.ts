@@ -22,10 +22,25 @@ export const DEFAULT_RANGE_WINDOW = 8
  * Blocks held in memory at once (verified and waiting for delivery, or expected from verified commits).
  * A decoded block costs ≈ 10 KB of heap at 10 validators and ≈ 40 KB at 100 (every ancestor ref is its
  * own objects), so 1,500 blocks are ≈ 15–60 MB: three ranges (one fetching, one verifying, one being
- * written) still keep both cores verifying, even behind 100 ms RTT links (the sync bench's WAN profile),
- * and the syncing node stays under 400 MB whatever the chain's length.
+ * written) still keep both cores verifying, even behind 100 ms RTT links (the sync bench's WAN profile).
+ * At 100 validators the byte budget below binds first (≈ 1,100 blocks); together they keep the syncing
+ * node under 400 MB whatever the chain's length.
  */
 export const DEFAULT_MAX_BLOCKS_HELD = 1_500
+/**
+ * Encoded block bytes held in memory at once, the same blocks as `DEFAULT_MAX_BLOCKS_HELD` counted by
+ * size: what a held block costs grows with the committee (each ancestor ref is 48 bytes on the wire
+ * and ≈ 160 bytes of objects once decoded, and its bytes keep their message buffer alive), so a count
+ * alone let 100-validator blocks (≈ 7.5 KB each) take the node past 400 MB. 8 MiB: ≈ 1,100 such blocks,
+ * while at 10 validators (≈ 3 KB a block) the count still binds. Bytes per block are learned from the
+ * blocks verified (`learnBlockBytes`).
+ */
+export const DEFAULT_MAX_BLOCK_BYTES_HELD = 8 * 1024 * 1024
+/**
+ * Blocks over which the learned bytes per block moves all the way to what is arriving: a few chunks,
+ * so that a change of committee (and of block size) at an epoch is followed within a range or two.
+ */
+export const BLOCK_BYTES_MEAN_WINDOW = 1_000
 /**
  * Ranges sized so that this many fit the block budget (at most 100 commits each): three keep one range
  * fetching, one verifying and one being written, whatever the commit size — at 10 validators that is

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto"
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Context, Effect, Exit, Fiber, Layer, Option, Scope } from "effect"
 import { NodeCryptoLayer } from "../../../src/layers/crypto/NodeCryptoLayer.js"
-import { makeVerifyPool, VerifyPoolClosed, VerifyWorkerCrashed } from "../../../src/layers/crypto/verifyPool.js"
+import { makeVerifyPool, VerifyPoolClosed, VerifyWorkerCrashed, WORKER_YOUNG_GENERATION_MB } from "../../../src/layers/crypto/verifyPool.js"
 import { Crypto, type VerifyItem } from "../../../src/services/Crypto.js"
 import { blsSuite } from "./blsSuite.js"
 import { cryptoSuite } from "./cryptoSuite.js"
@@ -73,6 +73,18 @@ describe("verification worker pool", () => {
       }
       yield* Scope.close(scope, Exit.void)
       expect(yield* pool.liveWorkers).toBe(0)
+    })
+  )
+
+  it.effect("workers run with a small young generation, not V8's 48 MiB default (≈ 20 MB of RSS each)", () =>
+    Effect.gen(function* () {
+      const scope = yield* Scope.make()
+      const pool = yield* makeVerifyPool({ size: 1, workerUrl: new URL("./youngGenerationWorker.mjs", import.meta.url) }).pipe(Scope.extend(scope))
+      const bits = yield* pool.verifyMany(Array.from({ length: 8 }, (_, i) => validFixed(utf8(`limit ${i}`))))
+      const limitMb = bits.reduce((n, bit, i) => n | (bit ? 1 << i : 0), 0)
+      expect(limitMb).toBe(WORKER_YOUNG_GENERATION_MB)
+      expect(limitMb).toBeLessThanOrEqual(8)
+      yield* Scope.close(scope, Exit.void)
     })
   )
 

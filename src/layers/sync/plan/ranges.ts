@@ -8,6 +8,7 @@ import type { VerifiedCommit } from "../../../domain/commit.js"
 import type { PeerId } from "../../../domain/PeerId.js"
 import { blockRefKey, type BlockRef } from "../../../domain/refs.js"
 import { BACKOFF_BASE_MS } from "../constants.js"
+import { learnBlockBytes } from "./budget.js"
 import { banned, banPeer, claimUnserved, failed, notYet, offence, proved, succeeded, targetHeight, updatePeer } from "./peers.js"
 import type { BlocksOutcome, CommitsOutcome, Range, RangeStatus, SyncPlan } from "./types.js"
 
@@ -102,7 +103,10 @@ export const onCommitsOutcome = (plan: SyncPlan, rangeId: number, peer: PeerId, 
       const blocks = outcome.commits.reduce((n, c) => n + c.commit.blocks.length, 0)
       const last = outcome.commits[outcome.commits.length - 1]
       const proven = proved(plan, peer, last?.commit.index ?? 0)
-      const next = { ...proven, blocksPerCommit: Math.max(plan.blocksPerCommit, Math.ceil(blocks / Math.max(1, outcome.commits.length))) }
+      const next = learnBlockBytes(
+        { ...proven, blocksPerCommit: Math.max(plan.blocksPerCommit, Math.ceil(blocks / Math.max(1, outcome.commits.length))) },
+        outcome.certifiers
+      )
       if (!current || range === undefined) return next
       const coveredEnd = last === undefined ? range.start - 1 : last.commit.index
       if (coveredEnd < range.start || coveredEnd > range.end) return { ...next, ranges: next.ranges.map((r) => (r.id === rangeId ? { ...r, status: queued } : r)) }
@@ -153,12 +157,14 @@ export const dropUnclaimedRanges = (plan: SyncPlan, now: number): SyncPlan => {
 
 /** A block chunk fetch ended: keep what verified, request the rest again, penalise as deserved. */
 export const onBlocksOutcome = (plan: SyncPlan, rangeId: number, chunkId: number, peer: PeerId, outcome: BlocksOutcome, now: number): SyncPlan => {
+  // Blocks that verified tell the block budget how large blocks are, whatever else the peer did.
+  const sized = learnBlockBytes(plan, outcome.blocks)
   let next =
     outcome.invalid !== undefined
-      ? offence(banned(plan, peer, now), peer, "invalid_blocks", outcome.invalid)
+      ? offence(banned(sized, peer, now), peer, "invalid_blocks", outcome.invalid)
       : outcome.failed !== undefined
-        ? failed(plan, peer, now)
-        : succeeded(plan, peer)
+        ? failed(sized, peer, now)
+        : succeeded(sized, peer)
   const range = findRange(next, rangeId)
   if (range === undefined || range.status._tag !== "FetchingBlocks") return next
   const status = range.status

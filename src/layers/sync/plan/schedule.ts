@@ -5,10 +5,12 @@
  * so every rule can be tested directly and with properties.
  *
  * At most `window` ranges exist at once, and no new range opens while the blocks held (verified or
- * expected) would pass `maxBlocksHeld` — so memory stays bounded whatever heights peers claim and however
- * large commits are.
+ * expected) would pass the block budget (`maxBlocksHeld`, lowered for large blocks by `maxBlockBytesHeld`:
+ * budget.ts) — so memory stays bounded whatever heights peers claim and however large commits and
+ * blocks are.
  */
 import { BLOCKS_PER_CHUNK, MAX_COMMITS_PER_RANGE, RANGES_PER_BUDGET } from "../constants.js"
+import { blockBudget } from "./budget.js"
 import { banPeer, isBanned, offence, pickPeer, reserve, targetHeight } from "./peers.js"
 import { previousDigestOf, queued, replaceRange, withPreviousDigest } from "./ranges.js"
 import { defaultSyncPlanConfig, type Range, type SyncCommand, type SyncPlan, type SyncPlanConfig } from "./types.js"
@@ -63,11 +65,12 @@ export const schedule = (
   let nextId = next.nextId
   let lastEnd = ranges.length > 0 ? ranges[ranges.length - 1]!.end : next.nextIndex - 1
   const perCommit = blocksPerCommitEstimate(next, committeeSize)
+  const budget = blockBudget(next, config)
   const rangeCommits = Number.isFinite(perCommit)
-    ? Math.max(1, Math.min(MAX_COMMITS_PER_RANGE, Math.floor(config.maxBlocksHeld / (RANGES_PER_BUDGET * perCommit))))
+    ? Math.max(1, Math.min(MAX_COMMITS_PER_RANGE, Math.floor(budget / (RANGES_PER_BUDGET * perCommit))))
     : MAX_COMMITS_PER_RANGE
   let projected = ranges.reduce((n, r) => n + blocksHeldBy(r, perCommit), 0)
-  while (ranges.length < config.window && lastEnd < target && (ranges.length === 0 || projected + rangeCommits * perCommit <= config.maxBlocksHeld)) {
+  while (ranges.length < config.window && lastEnd < target && (ranges.length === 0 || projected + rangeCommits * perCommit <= budget)) {
     const end = Math.min(lastEnd + rangeCommits, target)
     ranges.push({ id: nextId++, start: lastEnd + 1, end, status: queued })
     projected += (end - lastEnd) * (Number.isFinite(perCommit) ? perCommit : 0)

@@ -15,6 +15,7 @@ import type { Offence } from "../../../services/PeerManager.js"
 import type { InvalidDataReason } from "../../metrics/definitions.js"
 import {
   DEFAULT_BLOCK_CHUNKS_IN_FLIGHT,
+  DEFAULT_MAX_BLOCK_BYTES_HELD,
   DEFAULT_MAX_BLOCKS_HELD,
   DEFAULT_RANGE_WINDOW,
   GONE_PEER_RETENTION_MS,
@@ -131,6 +132,8 @@ export interface SyncPlanConfig {
   readonly window: number
   /** Blocks held in memory (fetched, or expected from verified commits) before no new range opens. */
   readonly maxBlocksHeld: number
+  /** The same budget in encoded bytes (at the learned bytes per block); absent: blocks are only counted. */
+  readonly maxBlockBytesHeld?: number
   readonly blockChunksInFlight: number
   readonly maxRequestsPerPeer: number
 }
@@ -139,6 +142,7 @@ export interface SyncPlanConfig {
 export const defaultSyncPlanConfig: SyncPlanConfig = {
   window: DEFAULT_RANGE_WINDOW,
   maxBlocksHeld: DEFAULT_MAX_BLOCKS_HELD,
+  maxBlockBytesHeld: DEFAULT_MAX_BLOCK_BYTES_HELD,
   blockChunksInFlight: DEFAULT_BLOCK_CHUNKS_IN_FLIGHT,
   maxRequestsPerPeer: MAX_REQUESTS_PER_PEER
 }
@@ -155,6 +159,8 @@ export interface SyncPlan {
   readonly nextId: number
   /** The most blocks per commit seen in verified commits (0: none seen yet), for the block budget. */
   readonly blocksPerCommit: number
+  /** Encoded bytes per block, a moving mean over the blocks verified (0: none yet), for the byte budget. */
+  readonly bytesPerBlock: number
   /** Digest of commit `nextIndex − 1` when known: the head range must link to it. */
   readonly lastDigest?: Uint8Array
   /** Offences found by transitions, oldest first, until the loop takes them (`takeOffences`). */
@@ -221,6 +227,7 @@ export const initialPlan = (highestSyncedCommit: number, nextEpoch: number, last
   peers: new Map(),
   nextId: 1,
   blocksPerCommit: 0,
+  bytesPerBlock: 0,
   offences: [],
   delivering: 0,
   deliveryRetryAt: 0,
