@@ -46,10 +46,14 @@ export const SERVE_AGE_MARGIN_MS = 60_000
  */
 export const SERVE_SAMPLE_MAX_AGE_MS = 1_000
 /**
- * The answer samples from this many times `MAX_PEERS_TO_SEND` of the best-observed entries (ranked by
- * what we saw of each peer: `layers/peers/ranking.ts`), recomputed at most once per tick.
+ * The candidates an answer is drawn from: this many times `MAX_PEERS_TO_SEND` of the best-observed
+ * servable entries (ranked by what we saw of each peer: `layers/peers/ranking.ts`), recomputed at most
+ * once per `SERVE_SAMPLE_MAX_AGE_MS`. Half an answer comes from the best `MAX_PEERS_TO_SEND`, half from
+ * all the others (`plan/serve.ts`). 10 × 200 covers a 2,000-node network: with only the best 401 as
+ * candidates, a node of a 1,000-node network never relayed half of what it knew, and the peers every
+ * table ranked low (heard of last) took 20 rounds to reach everyone.
  */
-export const SERVE_FRESHNESS_WINDOW = 2
+export const SERVE_FRESHNESS_WINDOW = 10
 
 /** Knobs of the discovery round and server that a configuration may override (defaults above). */
 export interface DiscoveryTuning {

@@ -21,10 +21,16 @@ export const servableRequest = (max: number): ServableRequest => ({
 })
 
 /**
- * The NodeInfos to answer `caller` with, from the shared candidates (`servableRequest`): every one but
- * the caller's if there are at most `max`, otherwise `max` drawn at random.
+ * The NodeInfos to answer `caller` with, from the shared candidates (`servableRequest`, best observed
+ * first): every one but the caller's if there are at most `max`; otherwise half drawn at random from the
+ * best `max` (what we saw work) and half from all the rest (so every peer we may serve reaches the
+ * network, not only those every table ranks high), the first half topped up if the rest is short.
  */
 export const knownPeersToServe = (candidates: ReadonlyArray<SignedNodeInfo>, caller: PeerId, max: number, rng: Rng): Array<SignedNodeInfo> => {
   const others = candidates.filter((signed) => signed.info.peerId !== caller)
-  return others.length <= max ? others : sample(others, max, rng)
+  if (others.length <= max) return others
+  const best = others.slice(0, max)
+  const rest = others.slice(max)
+  const fromRest = sample(rest, Math.min(rest.length, Math.floor(max / 2)), rng)
+  return [...sample(best, max - fromRest.length, rng), ...fromRest]
 }
