@@ -131,6 +131,8 @@ export interface PeerPolicy {
   readonly maxNewPerWindow: number
   /** New peers one answer of a credible responder (its tested introductions connect) may introduce; they skip probation. */
   readonly maxNewPerCredibleAnswer: number
+  /** New peers a credible responder may introduce per window (instead of `maxNewPerWindow`). */
+  readonly maxNewPerCredibleWindow: number
   /** Feeler dials per round: untested introductions tried, so that their introducers are judged early. */
   readonly feelersPerRound: number
   readonly introductionWindowMs: number

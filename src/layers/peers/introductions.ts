@@ -14,12 +14,14 @@ import { INTRODUCTION_CHARGE_EVERY, INTRODUCTION_FAILURE_RATIO } from "./policy.
 import { dropUntriedIntroductions, isNewerThanHeld, recordOf, reportOffence, unchanged, updateRecord, type PeerTable, type Transition } from "./table.js"
 
 /**
- * New peers `stats`' owner may still introduce in its current window: the window budget, scaled down
+ * New peers `stats`' owner may still introduce in its current window: the window budget (larger while
+ * it is credible: its unproven introductions are bounded otherwise, by `UNPROVEN_PER_STREAK`), scaled down
  * by how many of its introductions failed for each one that connected (never up when they connect).
  */
 export const remainingBudget = (stats: IntroductionStats, nowMs: number, policy: PeerPolicy): number => {
   const fresh = nowMs - stats.windowStartMs >= policy.introductionWindowMs
-  const budget = Math.floor(policy.maxNewPerWindow * Math.min(1, (stats.connected + 1) / (stats.failed + 1)))
+  const perWindow = isCredible(stats) ? policy.maxNewPerCredibleWindow : policy.maxNewPerWindow
+  const budget = Math.floor(perWindow * Math.min(1, (stats.connected + 1) / (stats.failed + 1)))
   return Math.max(0, budget - (fresh ? 0 : stats.inWindow))
 }
 

@@ -12,7 +12,7 @@ import { isCredible } from "../../../src/layers/peers/credibility.js"
 import { dialFailed, dialSucceeded, markDialling, planDials } from "../../../src/layers/peers/connections.js"
 import { chooseFeelers } from "../../../src/layers/peers/feelers.js"
 import { admitIntroductions } from "../../../src/layers/peers/introductions.js"
-import { CREDIBLE_STREAK, MAX_INFO_AGE_MS, MAX_NEW_PER_ANSWER, MAX_NEW_PER_CREDIBLE_ANSWER, UNPROVEN_PER_STREAK } from "../../../src/layers/peers/policy.js"
+import { CREDIBLE_STREAK, MAX_INFO_AGE_MS, MAX_NEW_PER_ANSWER, MAX_NEW_PER_CREDIBLE_ANSWER, MAX_NEW_PER_WINDOW, UNPROVEN_PER_STREAK } from "../../../src/layers/peers/policy.js"
 import { seededRng } from "../../../src/layers/peers/prng.js"
 import { mergeNodeInfos, recordOf, reportOffence, type PeerTable } from "../../../src/layers/peers/table.js"
 import { peerOf, signedInfo } from "../discovery/nodeInfos.js"
@@ -61,6 +61,21 @@ describe("credibility", () => {
     const plain = admitIntroductions(withIntroducers(), B, answer, NOW)
     expect(plain.value.filter((v) => v === "New")).toHaveLength(MAX_NEW_PER_ANSWER)
     expect(mergeNodeInfos(plain.table, answer.slice(0, 3), NOW, B).value).toEqual(["Probation", "Probation", "Probation"])
+  })
+
+  it(`may introduce more than ${MAX_NEW_PER_WINDOW} new peers in a window while credible, not otherwise`, () => {
+    const newOver = (start: PeerTable, introducer: PeerId) => {
+      let table = start
+      let admitted = 0
+      for (let k = 0; k < 12; k++) {
+        const step = admitIntroductions(table, introducer, infos(10_000 + k * 200, 200), NOW + k * 1_000)
+        admitted += step.value.filter((v) => v === "New").length
+        table = step.table
+      }
+      return admitted
+    }
+    expect(newOver(withReached(CREDIBLE_STREAK), A)).toBe(12 * MAX_NEW_PER_CREDIBLE_ANSWER)
+    expect(newOver(withIntroducers(), B)).toBe(MAX_NEW_PER_WINDOW)
   })
 
   it("ends at the first introduction that fails, dropping every untested introduction and keeping the reached ones", () => {
