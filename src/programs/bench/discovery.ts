@@ -59,6 +59,12 @@ export interface DiscoveryBenchResult {
   readonly sybils: number
   /** Ticks until the honest nodes converged (−1 if not within `MAX_TICKS`). */
   readonly ticksToConverge: number
+  /**
+   * When the run ended (converged or not): the share of the other honest nodes each honest node knew,
+   * the smallest and the mean (1 once converged). Says how far a run that did not converge got.
+   */
+  readonly minHonestKnown: number
+  readonly meanHonestKnown: number
   /** Wall-clock ms per simulated tick per node, over the whole run. */
   readonly msPerTickPerNode: number
   /** Smallest share of honest entries in an honest node's table or served candidates (1 without attackers). */
@@ -152,6 +158,7 @@ export const runDiscoveryBench = (options: DiscoveryBenchOptions = {}): Promise<
     if (sybils.length > 0) yield* announceForever(sim, sybils, honest).pipe(Effect.withRandom(Random.make(`discovery-bench/${SEED}`)))
     let ticks = 0
     let ticksToConverge = -1
+    let known = { min: 0, mean: 0 }
     const maxTicks = options.maxTicks ?? MAX_TICKS
     while (ticks < maxTicks && ticksToConverge < 0) {
       yield* time.advance(DISCOVERY_TICK_MS)
@@ -159,6 +166,11 @@ export const runDiscoveryBench = (options: DiscoveryBenchOptions = {}): Promise<
       const state = yield* convergence(sim, honest, TARGET_CONNECTIONS)
       if (state.converged) ticksToConverge = ticks
       const missing = state.nodes.reduce((sum, n) => sum + n.missing, 0)
+      const others = Math.max(1, honest.length - 1)
+      known = {
+        min: Math.min(...state.nodes.map((n) => 1 - n.missing / others)),
+        mean: state.nodes.reduce((sum, n) => sum + (1 - n.missing / others), 0) / Math.max(1, state.nodes.length)
+      }
       const offTarget = state.nodes.filter((n) => n.connected < Math.min(TARGET_CONNECTIONS, honest.length - 1))
       const connections = offTarget.map((n) => n.connected).join(",")
       options.onProgress?.(
@@ -176,6 +188,8 @@ export const runDiscoveryBench = (options: DiscoveryBenchOptions = {}): Promise<
       nodes,
       sybils: sybilCount,
       ticksToConverge,
+      minHonestKnown: known.min,
+      meanHonestKnown: known.mean,
       msPerTickPerNode: elapsed / (ticks * nodes),
       ...outcome,
       seconds: elapsed / 1_000

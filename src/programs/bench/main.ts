@@ -86,6 +86,8 @@ export const BENCHES: Readonly<Record<string, (argv: ReadonlyArray<string>) => P
       json: {
         nodes: r.nodes,
         ticksToConverge: r.ticksToConverge,
+        minHonestKnown: r.minHonestKnown,
+        meanHonestKnown: r.meanHonestKnown,
         msPerTickPerNode: r.msPerTickPerNode,
         sybils: r.sybils,
         honestShare: r.honestShare,
@@ -100,6 +102,8 @@ export const BENCHES: Readonly<Record<string, (argv: ReadonlyArray<string>) => P
         ["simulated nodes (one seed, real crypto)", r.nodes, ""],
         ["of which Sybil attackers (fresh fake identities dated now + 29 s)", r.sybils, ""],
         ["ticks until every honest node knows every other and holds its target connections", r.ticksToConverge, "ticks"],
+        ["at the end: smallest share of the other honest nodes one honest node knows", r.minHonestKnown, ""],
+        ["at the end: mean share of the other honest nodes an honest node knows", r.meanHonestKnown, ""],
         ["CPU per tick per node", r.msPerTickPerNode, "ms"],
         ["smallest honest share of an honest table or served sample", r.honestShare, "(goal ≥ 0.9)"],
         ["honest nodes without an honest connection", r.eclipsed, "(goal 0)"],
