@@ -53,7 +53,7 @@ describe("devnet (the main job)", () => {
     const run = await runDevnet([...common, "--base-port", "7300"])
     // On a failed verdict, say why: the summary (bans, penalties, unclean stops, heights) and the last stderr.
     const verdict = JSON.stringify(run.events.find((e) => e["event"] === "summary") ?? run.events.slice(-3))
-    expect(run.code, `${verdict}\n${run.stderr.slice(-2000)}`).toBe(0)
+    expect(run.code, `${verdict}\n${run.stderr.slice(-8000)}`).toBe(0)
     const ready = run.events.find((e) => e["event"] === "ready") as { nodes: Array<{ name: string; peerId: string; address: string }> }
     expect(ready.nodes.map((n) => n.name)).toEqual(["validator-0", "validator-1", "validator-2", "validator-3", "fullnode-0"])
     for (const n of ready.nodes) {

@@ -16,6 +16,7 @@ import { Data, Effect, type Scope } from "effect"
 import type { AggregateItem, VerifyItem } from "../../services/Crypto.js"
 import { blsItemSize, ed25519ItemSize, packBlsChunk, packEd25519Chunk } from "./chunkFormat.js"
 import { strictPrecheck } from "./ed25519Strict.js"
+import { SHUTDOWN_STEP_WARNING_MS, warnIfSlow } from "../status/slowWarning.js"
 
 /** Defect: `verifyMany`/`verifyAggregates` was called on a pool whose scope has closed. */
 export class VerifyPoolClosed extends Data.TaggedError("VerifyPoolClosed")<{}> {}
@@ -231,7 +232,7 @@ export const makeVerifyPool = (options: VerifyPoolOptions = {}): Effect.Effect<V
       await Promise.all(state.slots.map((slot) => slot?.worker.terminate()))
     })
 
-  return Effect.acquireRelease(acquire, release).pipe(
+  return Effect.acquireRelease(acquire, (pool) => warnIfSlow("shutdown: stopping the verification workers", SHUTDOWN_STEP_WARNING_MS)(release(pool))).pipe(
     Effect.map(({ pump, state }): VerifyPool => {
       const runChunk = (buffer: ArrayBuffer, count: number) =>
         Effect.async<Uint8Array>((resume) => {

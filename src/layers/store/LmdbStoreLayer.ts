@@ -36,6 +36,7 @@ import {
   type Tip
 } from "./plan.js"
 import { LOCK_FILE, lockStore } from "./processLock.js"
+import { SHUTDOWN_STEP_WARNING_MS, warnIfSlow } from "../status/slowWarning.js"
 import {
   decodeCheckpoint,
   decodeNumber,
@@ -75,6 +76,9 @@ const toStoreError = (operation: string, cause: unknown): StoreError =>
     : new StoreError({ operation, detail: cause instanceof Thrown ? cause.error.message : describe(cause), cause })
 
 const utf8 = new TextDecoder()
+
+/** A write transaction takes milliseconds (one fsync); one pending this long is logged (see warnIfSlow). */
+const SLOW_WRITE_WARNING_MS = 3_000
 
 /** The environment's options. Crash safety rests on these; see docs/decisions.md "## Store". */
 const ENV_OPTIONS = {
@@ -196,7 +200,7 @@ const storeOn = (env: Env): StoreService => {
     Effect.tryPromise({
       try: () => env.root.childTransaction(() => orThrow(body())),
       catch: (cause) => (cause instanceof Thrown ? cause.error : new StoreError({ operation, detail: describe(cause), cause }))
-    })
+    }).pipe(warnIfSlow(`LMDB write ${operation}`, SLOW_WRITE_WARNING_MS))
 
   const putBlocks = (blocks: ReadonlyArray<VerifiedBlock>): void => {
     for (const block of blocks) {
@@ -332,7 +336,7 @@ export const makeLmdbStore = (path: string): Effect.Effect<StoreService, StoreEr
   Effect.gen(function* () {
     yield* makeDirectory(path)
     yield* lockStore(path, join(path, LOCK_FILE))
-    return storeOn(yield* Effect.acquireRelease(openEnv(path), closeEnv))
+    return storeOn(yield* Effect.acquireRelease(openEnv(path), (env) => warnIfSlow("shutdown: closing the LMDB store", SHUTDOWN_STEP_WARNING_MS)(closeEnv(env))))
   })
 
 /** The LMDB Store as a layer; closing its scope flushes and closes the environment, then releases the lock. */

@@ -5,7 +5,7 @@
  * without closing the scope (SIGKILL), so no node outlives it.
  */
 import { spawn, type ChildProcess } from "node:child_process"
-import { appendFileSync, closeSync, openSync } from "node:fs"
+import { appendFileSync, closeSync, openSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { Effect, type Scope } from "effect"
 import type { NodeStatus } from "../node/runNode.js"
@@ -132,6 +132,24 @@ const closedWithin = (p: NodeProcess, ms: number): Effect.Effect<boolean> =>
     void p.closed.then(() => settle(true))
   })
 
+/**
+ * A node that did not stop on SIGTERM: prints, on stderr, the tail of its log (which names a status
+ * step or store write still pending, see warnIfSlow), so that a rare hang seen once in a CI log says
+ * where the node stood. A silent log means its event loop itself was blocked.
+ */
+const diagnoseStuck = (p: NodeProcess): Effect.Effect<void> =>
+  Effect.sync(() =>
+    process.stderr.write(`devnet: ${p.node.name} did not stop within ${SHUTDOWN_GRACE_MS / 1000} s of SIGTERM; the last lines of its log:\n${readTail(p.log, 30)}\n`)
+  )
+
+const readTail = (file: string, lines: number): string => {
+  try {
+    return readFileSync(file, "utf8").split("\n").slice(-lines - 1).join("\n")
+  } catch {
+    return "(no log)"
+  }
+}
+
 /** Stops a node: SIGTERM, then SIGKILL if it has not exited after the grace period. */
 const stopNode = (p: NodeProcess): Effect.Effect<void> =>
   Effect.gen(function* () {
@@ -147,6 +165,7 @@ const stopNode = (p: NodeProcess): Effect.Effect<void> =>
         p.stop = "SIGTERM"
       } else {
         p.stop = "SIGKILL"
+        yield* diagnoseStuck(p)
         p.child.kill("SIGKILL")
         yield* closedWithin(p, CLOSE_WAIT_MS)
       }

@@ -6,6 +6,7 @@
 import { Effect, Layer, Schedule } from "effect"
 import { CommitExecutorLayer } from "../../layers/executor/CommitExecutorLayer.js"
 import { MetricsLayer } from "../../layers/metrics/MetricsLayer.js"
+import { warnIfSlow } from "../../layers/status/slowWarning.js"
 import { CommitExecutor } from "../../services/CommitExecutor.js"
 import { toHex } from "../../domain/bytes.js"
 import { Discovery } from "../../services/Discovery.js"
@@ -43,6 +44,19 @@ export interface RunNodeOptions {
 }
 
 const DEFAULT_STATUS_INTERVAL_MS = 1_000
+/** How long a status step may take before the node logs which one is pending (each takes milliseconds). */
+const SLOW_STEP_WARNING_MS = 5_000
+/** The last report on shutdown waits at most this long. */
+const FINAL_REPORT_TIMEOUT_MS = 2_000
+
+/**
+ * One step of the status report, with a warning if it is still pending after 5 s: a report that
+ * stops coming (seen once in CI: a validator's reports stopped and it ignored SIGTERM) then says
+ * which service it waits for.
+ */
+const watched = <A, E, R>(step: string, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  warnIfSlow(`status report: ${step}`, SLOW_STEP_WARNING_MS)(effect)
+
 
 /** Runs the node until interrupted; logs when it starts stopping and how long stopping took. */
 export const runNode = (config: NodeConfig, options: RunNodeOptions = {}) => {
@@ -62,11 +76,11 @@ export const runNode = (config: NodeConfig, options: RunNodeOptions = {}) => {
       // so reading the executor first makes every report satisfy executed ≤ synced ≤ target. Read the
       // other way round, a commit synced and executed between the two reads showed as executed 37
       // next to synced 35 (reading the executor waits for its write lock).
-      const state = yield* executor.stateDigest
-      const status = yield* sync.status
-      const peers = yield* discovery.snapshot
+      const state = yield* watched("executor.stateDigest", executor.stateDigest)
+      const status = yield* watched("sync.status", sync.status)
+      const peers = yield* watched("discovery.snapshot", discovery.snapshot)
       const executed = { highestExecuted: state.highestExecuted, stateDigest: toHex(state.digest) }
-      const offences = yield* peerManager.offenceCounts
+      const offences = yield* watched("peerManager.offenceCounts", peerManager.offenceCounts)
       const nodeStatus: NodeStatus = {
         name,
         peerId: network.localPeerId,
@@ -84,7 +98,8 @@ export const runNode = (config: NodeConfig, options: RunNodeOptions = {}) => {
     }).pipe(Effect.catchAll((e) => Effect.logWarning(`status unavailable: ${e.message}`)))
     yield* report.pipe(Effect.repeat(Schedule.spaced(options.statusIntervalMs ?? DEFAULT_STATUS_INTERVAL_MS)), Effect.forkScoped)
     // On shutdown, one last report while every service still runs: the final heights, not ones up to an interval old.
-    yield* Effect.addFinalizer(() => report)
+    // Bounded: a report that cannot complete must not keep the node from stopping.
+    yield* Effect.addFinalizer(() => Effect.ignore(Effect.timeout(report, FINAL_REPORT_TIMEOUT_MS)))
 
     if (options.producer !== undefined) {
       const producer = options.producer

@@ -28,6 +28,7 @@ import { CALLER_TOKEN_METADATA_KEY, CallerTokenSource, type TokenSigner } from "
 import { CERTIFICATE_HOSTNAME, peerIdOfCertificate, WELL_KNOWN_CA_PEM, type NodeCertificate } from "./certificate.js"
 import { identity, toBuffer, toUint8Array } from "./bytes.js"
 import { callErrorOfStatus } from "./status.js"
+import { SHUTDOWN_STEP_WARNING_MS, warnIfSlow } from "../../status/slowWarning.js"
 
 /**
  * HTTP/2 receive window per connection and stream. grpc-js's 64 KiB default caps a stream at one
@@ -321,7 +322,9 @@ export const makeOutbound = (options: {
       )
 
     yield* Effect.addFinalizer(() =>
-      Effect.flatMap(Ref.get(connections), (current) => Effect.forEach(HashMap.values(current), (connection) => drop(connection, "Shutdown"), { discard: true }))
+      Effect.flatMap(Ref.get(connections), (current) => Effect.forEach(HashMap.values(current), (connection) => drop(connection, "Shutdown"), { discard: true })).pipe(
+        warnIfSlow("shutdown: closing outbound connections", SHUTDOWN_STEP_WARNING_MS)
+      )
     )
 
     return {
