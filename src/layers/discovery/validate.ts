@@ -3,7 +3,8 @@
  * `plan/nodeInfoRules.ts` first, then the ledger's word on which of the survivors are worth checking,
  * then one `Crypto.verifyMany` for those only. The responder's own NodeInfo is worth checking when it
  * is newer than what we hold; the peers it relays, when the ledger admits them (`admitIntroductions`:
- * a newer NodeInfo of a known peer, or a new peer within the responder's introduction budget). Entries
+ * a newer NodeInfo of a known peer, or a new peer within the responder's introduction budget; a peer
+ * on probation from another introducer, relayed with the very bytes we verified, is taken unchecked). Entries
  * not admitted are dropped unverified — verifying the mostly-known entries of every answer would
  * dominate discovery's CPU, and verifying a liar's flood of fresh identities would be work in
  * proportion to what it sends. Not under `plan/`: it asks the ledger and runs the signature checks,
@@ -55,7 +56,8 @@ export const validateAnswer = (
     const candidates = checked.filter((_, i) => admissions[i] === "Refresh" || admissions[i] === "New")
     const toVerify = ownCandidate === undefined ? candidates : [ownCandidate, ...candidates]
     const verdicts = toVerify.length === 0 ? [] : yield* crypto.verifyMany(toVerify.map(nodeInfoVerifyItem))
-    const introduced: Array<SignedNodeInfo> = []
+    // Corroborations carry the very bytes we verified when the peer went on probation: no check again.
+    const introduced: Array<SignedNodeInfo> = checked.filter((_, i) => admissions[i] === "Corroborates")
     let own: SignedNodeInfo | undefined
     toVerify.forEach((signed, i) => {
       if (verdicts[i] !== true) rejected.push({ reason: "BadSignature", peerId: signed.info.peerId })

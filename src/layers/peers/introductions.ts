@@ -6,7 +6,8 @@
  * connect is charged `FailedIntroductions`. Knobs and their reasons: `policy.ts`.
  */
 import { HashMap, Option } from "effect"
-import type { SignedNodeInfo } from "../../domain/nodeInfo.js"
+import { bytesEqual } from "../../domain/bytes.js"
+import { encodeSignedNodeInfo, type SignedNodeInfo } from "../../domain/nodeInfo.js"
 import type { PeerId } from "../../domain/PeerId.js"
 import type { Admission, IntroductionStats, PeerPolicy } from "../../services/PeerManager.js"
 import { isCredible } from "./credibility.js"
@@ -50,6 +51,10 @@ export const admitIntroductions = (
       // Its own introduction again: a newer NodeInfo is worth checking, but introduces nobody new.
       return held.info.info.timestampMs < signed.info.timestampMs ? "Refresh" : "NotNewer"
     }
+    // Another introducer of a peer on probation, with the very NodeInfo we verified: a second voice for
+    // a peer we hold, not a new one — it costs no budget and no signature check (mergeNodeInfos decides
+    // whether it promotes the peer). Only a different (newer) NodeInfo is work, and charged as new.
+    if (held !== undefined && bytesEqual(encodeSignedNodeInfo(held.info), encodeSignedNodeInfo(signed))) return "Corroborates"
     if (budget <= 0) return "OverBudget"
     budget -= 1
     admittedNew.add(peerId)

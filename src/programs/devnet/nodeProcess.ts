@@ -5,7 +5,7 @@
  * without closing the scope (SIGKILL), so no node outlives it.
  */
 import { spawn, type ChildProcess } from "node:child_process"
-import { appendFileSync, closeSync, openSync, readFileSync } from "node:fs"
+import { appendFileSync, closeSync, openSync, readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { Effect, type Scope } from "effect"
 import type { NodeStatus } from "../node/runNode.js"
@@ -138,9 +138,52 @@ const closedWithin = (p: NodeProcess, ms: number): Effect.Effect<boolean> =>
  * where the node stood. A silent log means its event loop itself was blocked.
  */
 const diagnoseStuck = (p: NodeProcess): Effect.Effect<void> =>
-  Effect.sync(() =>
-    process.stderr.write(`devnet: ${p.node.name} did not stop within ${SHUTDOWN_GRACE_MS / 1000} s of SIGTERM; the last lines of its log:\n${readTail(p.log, 30)}\n`)
-  )
+  Effect.gen(function* () {
+    const before = threadStates(p.child.pid)
+    yield* Effect.sleep(THREAD_SAMPLE_MS)
+    const after = threadStates(p.child.pid)
+    const threads = after.map((t) => {
+      const cpu = t.cpuTicks - (before.find((b) => b.tid === t.tid)?.cpuTicks ?? t.cpuTicks)
+      return `  ${t.tid === p.child.pid ? "main " : ""}${t.name} ${t.state} wchan=${t.wchan} cpu+${cpu}`
+    })
+    process.stderr.write(
+      `devnet: ${p.node.name} did not stop within ${SHUTDOWN_GRACE_MS / 1000} s of SIGTERM; its threads over ${THREAD_SAMPLE_MS} ms (state, kernel wait, CPU ticks):\n${threads.join("\n")}\nthe last lines of its log:\n${readTail(p.log, 30)}\n`
+    )
+  })
+
+/** How long a stuck node's threads are watched (is its main thread busy, or waiting in the kernel?). */
+const THREAD_SAMPLE_MS = 500
+
+interface ThreadState {
+  readonly tid: number
+  readonly name: string
+  readonly state: string
+  readonly wchan: string
+  readonly cpuTicks: number
+}
+
+/** Each thread of `pid` from /proc (Linux; nothing elsewhere): name, state, kernel wait channel, CPU ticks. */
+const threadStates = (pid: number | undefined): Array<ThreadState> => {
+  if (pid === undefined) return []
+  try {
+    return readdirSync(`/proc/${pid}/task`).map((task) => {
+      const base = `/proc/${pid}/task/${task}`
+      const stat = readFileSync(`${base}/stat`, "utf8")
+      // "tid (name) state ... utime stime ...": fields after the name's closing parenthesis.
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+      const read = (file: string) => {
+        try {
+          return readFileSync(`${base}/${file}`, "utf8").trim()
+        } catch {
+          return "?"
+        }
+      }
+      return { tid: Number(task), name: read("comm"), state: fields[0] ?? "?", wchan: read("wchan"), cpuTicks: Number(fields[11]) + Number(fields[12]) }
+    })
+  } catch {
+    return []
+  }
+}
 
 const readTail = (file: string, lines: number): string => {
   try {

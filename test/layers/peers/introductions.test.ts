@@ -25,6 +25,23 @@ const record = (table: PeerTable, index: number): PeerRecord => {
 const infos = (from: number, count: number, at = NOW) => Array.from({ length: count }, (_, i) => signedInfo(from + i, at))
 
 describe("admitIntroductions", () => {
+  it("a second introducer of peers on probation corroborates them for free; only the peers new to us spend its budget", () => {
+    const SECOND = 2
+    const known = mergeNodeInfos(tableOf(), [signedInfo(INTRODUCER, NOW), signedInfo(SECOND, NOW)], NOW).table
+    // The first introducer's 30 peers wait on probation (it is not credible).
+    const table = mergeNodeInfos(known, infos(100, 30), NOW, peerOf(INTRODUCER)).table
+    expect(record(table, SECOND).introductions.inWindow).toBe(0)
+    const answer = [...infos(100, 30), ...infos(500, 30)]
+    const { table: after, value } = admitIntroductions(table, peerOf(SECOND), answer, NOW)
+    expect(value.slice(0, 30).every((a) => a === "Corroborates")).toBe(true)
+    expect(value.slice(30, 30 + MAX_NEW_PER_ANSWER).every((a) => a === "New")).toBe(true)
+    expect(value.slice(30 + MAX_NEW_PER_ANSWER).every((a) => a === "OverBudget")).toBe(true)
+    expect(record(after, SECOND).introductions.inWindow).toBe(MAX_NEW_PER_ANSWER)
+    // A newer NodeInfo of a peer on probation is work (a signature to check): charged as new.
+    const newer = admitIntroductions(table, peerOf(SECOND), [signedInfo(100, NOW + 1)], NOW + 1)
+    expect(newer.value).toEqual(["New"])
+  })
+
   it("admits at most the per-answer budget of new peers, in the answer's order, and always a known peer's newer info", () => {
     const table = mergeNodeInfos(tableOf(), [signedInfo(INTRODUCER, NOW), signedInfo(5, NOW - 10)], NOW).table
     const answer = [signedInfo(5, NOW), signedInfo(5, NOW - 20), ...infos(100, 30)]
