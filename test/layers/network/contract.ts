@@ -103,6 +103,19 @@ export const networkContract = (name: string, harness: NetworkHarness): void => 
       })
     )
 
+    test("a stream's consumer interrupted while the server is slow stops at once (a stopping node is not held until the deadline)", 2, ({ nodes: [a, b], settle, wait }) =>
+      Effect.gen(function* () {
+        yield* serveAll(b!)
+        yield* settle(connect(a!, b!))
+        const slow = a!.callStream(b!.localPeerId, Count, { count: 3, size: 10, delayMs: 20_000 }, { timeout: Duration.seconds(60) })
+        const consumer = yield* Effect.fork(Stream.runDrain(slow))
+        yield* wait(Duration.millis(300))
+        const stopped = yield* settle(Effect.timeoutOption(Fiber.interrupt(consumer), Duration.seconds(3)))
+        expect(Option.isSome(stopped)).toBe(true)
+        expect((yield* settle(a!.call(b!.localPeerId, Echo, { text: "after" }, TIMEOUT))).text).toBe("after")
+      })
+    )
+
     test("a call past its deadline fails with DeadlineExceeded", 2, ({ nodes: [a, b], settle }) =>
       Effect.gen(function* () {
         yield* serveAll(b!)

@@ -42,6 +42,27 @@ const FLOW_CONTROL_WINDOW_BYTES = 16 * 1024 * 1024
 const CLIENT_IDLE_TIMEOUT_MS = 24 * 60 * 60 * 1000
 
 /** How the client proves its identity and checks the server's. */
+/**
+ * A call's responses as an async iterable whose `return()` cancels the call first. Stream.fromAsyncIterable
+ * ends a stream whose consumer is interrupted by awaiting `iterator.return()` — and a Readable's
+ * iterator (an async generator) runs that only after its pending `next()` settles, i.e. after the
+ * server's next message or the deadline. A node stopping while a FetchBlocks stream waited on a slow
+ * peer stayed up until that deadline (the devnet SIGKILLed it). Cancelling ends the pending `next()`
+ * at once (CANCELLED), so `return()` follows.
+ */
+const cancelOnReturn = (call: grpc.ClientReadableStream<Buffer>): AsyncIterable<Buffer> => ({
+  [Symbol.asyncIterator]: () => {
+    const inner = (call as AsyncIterable<Buffer>)[Symbol.asyncIterator]()
+    return {
+      next: () => inner.next(),
+      return: async () => {
+        call.cancel() // a no-op once the call has ended
+        return (await inner.return?.()) ?? { done: true, value: undefined }
+      }
+    }
+  }
+})
+
 export type ClientSecurity =
   | { readonly mode: "tls"; readonly certificate: NodeCertificate }
   | { readonly mode: "plaintext"; readonly signer: TokenSigner }
@@ -315,7 +336,7 @@ export const makeOutbound = (options: {
                 stream.cancel() // no-op when the call already ended
               })
           )
-          return Stream.fromAsyncIterable(responses as AsyncIterable<Buffer>, (error) =>
+          return Stream.fromAsyncIterable(cancelOnReturn(responses), (error) =>
             callErrorOfStatus(error, { peerId, path: method.path, timeoutMs, closedReason: connection.closedReason })
           ).pipe(Stream.mapEffect(decodeResponse(peerId, method)))
         })
