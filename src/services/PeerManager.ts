@@ -265,7 +265,7 @@ export type Admission =
   | "Refresh" // a known peer's newer NodeInfo
   | "New" // an unknown peer (or one on probation from another introducer), within the introducer's budget (now charged to it)
   | "OverBudget" // an unknown peer beyond the budget: dropped unverified
-  | "Corroborates" // a peer on probation from another introducer, with the NodeInfo we verified: free, not re-verified
+  | "Corroborates" // a peer on probation from another introducer, with the NodeInfo we verified: within the budget (charged), not re-verified
   | "NotNewer" // not newer than what we hold: nothing to do
 
 // ---------------------------------------------------------------------------------------------------

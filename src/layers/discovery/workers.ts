@@ -16,6 +16,7 @@ import { PeerEvent } from "../../services/Network.js"
 import { CallResult, DialResult, PeerChange, type DialOrder } from "../../services/PeerManager.js"
 import type { DiscoveryRuntime } from "./builder.js"
 import { chargesOfAnswer, offenceOfCallError } from "./plan/offences.js"
+import { answerReadingOrder } from "./plan/readingOrder.js"
 import { validateAnswer } from "./validate.js"
 
 /** Logs a failure (or defect) of `what` and carries on; only interruption passes through. */
@@ -55,7 +56,7 @@ export const makeWorkers = (rt: DiscoveryRuntime, trim: (keep: ReadonlySet<PeerI
 
   const processResponse = (peer: PeerId, response: pb.GetKnownPeersResponse, rttMs: number) =>
     Effect.gen(function* () {
-      const relayed = response.knownPeers.slice(0, tuning.maxEntriesPerResponse)
+      const relayed = answerReadingOrder(response.knownPeers, tuning.maxEntriesPerResponse, yield* rt.random.nextInt)
       const nowMs = yield* Clock.currentTimeMillis
       const context = { nowMs, self: manager.localPeerId, policy: manager.policy }
       const verdict = yield* validateAnswer(rt.crypto, manager, peer, response.ownInfo, relayed, context)

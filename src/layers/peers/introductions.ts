@@ -51,11 +51,16 @@ export const admitIntroductions = (
       // Its own introduction again: a newer NodeInfo is worth checking, but introduces nobody new.
       return held.info.info.timestampMs < signed.info.timestampMs ? "Refresh" : "NotNewer"
     }
-    // Another introducer of a peer on probation, with the very NodeInfo we verified: a second voice for
-    // a peer we hold, not a new one — it costs no budget and no signature check (mergeNodeInfos decides
-    // whether it promotes the peer). Only a different (newer) NodeInfo is work, and charged as new.
-    if (held !== undefined && bytesEqual(encodeSignedNodeInfo(held.info), encodeSignedNodeInfo(signed))) return "Corroborates"
+    // Another introducer of a peer on probation, with the very NodeInfo we verified: a second voice that
+    // may promote it (mergeNodeInfos decides), so it spends the budget like a new peer — free, one
+    // credible liar promoted another's whole probation bucket per answer (150 minted identities in one
+    // honest table at 200 nodes) — but needs no signature check. A different (newer) NodeInfo is "New".
     if (budget <= 0) return "OverBudget"
+    if (held !== undefined && bytesEqual(encodeSignedNodeInfo(held.info), encodeSignedNodeInfo(signed))) {
+      budget -= 1
+      admittedNew.add(peerId)
+      return "Corroborates"
+    }
     budget -= 1
     admittedNew.add(peerId)
     return "New"

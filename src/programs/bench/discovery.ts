@@ -173,8 +173,16 @@ export const runDiscoveryBench = (options: DiscoveryBenchOptions = {}): Promise<
       }
       const offTarget = state.nodes.filter((n) => n.connected < Math.min(TARGET_CONNECTIONS, honest.length - 1))
       const connections = offTarget.map((n) => n.connected).join(",")
+      // With attackers, what they hold so far (a run stopped early still shows whether they were kept out).
+      const attack =
+        sybils.length === 0 || options.onProgress === undefined
+          ? ""
+          : yield* Effect.map(
+              attackOutcome(sim, honest, mint.minted(), new Set(sybils.map((s) => s.peerId))),
+              (o) => `; honestShare ${o.honestShare.toFixed(3)}, at most ${o.maxFakesInTable} minted identities in a table, ${o.eclipsed} eclipsed`
+            )
       options.onProgress?.(
-        `tick ${ticks}: ${((performance.now() - started) / 1_000).toFixed(1)} s, ${missing} honest entries missing, ${offTarget.length} nodes short of target connections (${connections})`
+        `tick ${ticks}: ${((performance.now() - started) / 1_000).toFixed(1)} s, ${missing} honest entries missing, ${offTarget.length} nodes short of target connections (${connections})${attack}`
       )
     }
     for (let k = 0; k < STEADY_TICKS && ticksToConverge >= 0; k++) {

@@ -1,8 +1,8 @@
 /**
  * A second introducer of peers waiting on probation, relaying the very NodeInfos we verified, promotes
- * them to the table without a signature check and without spending its introduction budget — late in
- * discovery most of what is news to a node is such a second voice, and charging it as new kept peers
- * on probation for ticks at 1,000 nodes.
+ * them to the table without a signature check (late in discovery most of what is news to a node is such
+ * a second voice) — but each one spends its introduction budget like a new peer: a free second voice let
+ * one credible liar promote another's whole probation bucket in one answer.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, TestClock } from "effect"
@@ -21,7 +21,7 @@ const SECOND = 2
 const PEERS = Array.from({ length: MAX_NEW_PER_ANSWER }, (_, i) => 100 + i)
 
 describe("corroboration of peers on probation", () => {
-  it.scoped("a second introducer's copy of a probation entry is not re-verified, costs no budget, and promotes the peer", () =>
+  it.scoped("a second introducer's copy of a probation entry is not re-verified, spends its budget, and promotes the peer", () =>
     Effect.gen(function* () {
       yield* TestClock.setTime(SIM_START_MS)
       const crypto = yield* Crypto
@@ -40,10 +40,12 @@ describe("corroboration of peers on probation", () => {
       const known = (yield* manager.snapshot).known.map((v) => v.peerId)
       expect(PEERS.filter((i) => known.includes(peerOf(i)))).toEqual([])
 
-      // The second relays the same bytes: nothing to verify, no budget spent, and they are promoted.
-      const second = yield* validateAnswer(counting, manager, peerOf(SECOND), encodeSignedNodeInfo(signedInfo(SECOND, SIM_START_MS)), relayed, context)
+      // The second relays the same bytes, and 10 peers nobody introduced yet: the copies need no check but
+      // spend its whole budget, so the 10 new ones are over it (dropped unverified). The copies are promoted.
+      const fresh = Array.from({ length: 10 }, (_, i) => encodeSignedNodeInfo(signedInfo(500 + i, SIM_START_MS)))
+      const second = yield* validateAnswer(counting, manager, peerOf(SECOND), encodeSignedNodeInfo(signedInfo(SECOND, SIM_START_MS)), [...relayed, ...fresh], context)
       expect(verified).toBe(firstVerified)
-      expect(second.overBudget).toBe(0)
+      expect(second.overBudget).toBe(10)
       yield* manager.mergeNodeInfos(second.introduced, peerOf(SECOND))
       const after = (yield* manager.snapshot).known
       expect(PEERS.filter((i) => after.some((v) => v.peerId === peerOf(i) && v.info !== undefined))).toEqual(PEERS)

@@ -25,18 +25,25 @@ const record = (table: PeerTable, index: number): PeerRecord => {
 const infos = (from: number, count: number, at = NOW) => Array.from({ length: count }, (_, i) => signedInfo(from + i, at))
 
 describe("admitIntroductions", () => {
-  it("a second introducer of peers on probation corroborates them for free; only the peers new to us spend its budget", () => {
+  it("a second introducer of peers on probation corroborates them without a signature check, but within its budget", () => {
     const SECOND = 2
     const known = mergeNodeInfos(tableOf(), [signedInfo(INTRODUCER, NOW), signedInfo(SECOND, NOW)], NOW).table
     // The first introducer's 30 peers wait on probation (it is not credible).
     const table = mergeNodeInfos(known, infos(100, 30), NOW, peerOf(INTRODUCER)).table
     expect(record(table, SECOND).introductions.inWindow).toBe(0)
+    // Corroborations spend the answer's budget like new peers: free ones let one colluding liar promote
+    // another's whole probation bucket in one answer (measured: 150 minted identities in one honest
+    // table of a 200-node network, honest share 0.51 instead of 0.90).
     const answer = [...infos(100, 30), ...infos(500, 30)]
     const { table: after, value } = admitIntroductions(table, peerOf(SECOND), answer, NOW)
-    expect(value.slice(0, 30).every((a) => a === "Corroborates")).toBe(true)
-    expect(value.slice(30, 30 + MAX_NEW_PER_ANSWER).every((a) => a === "New")).toBe(true)
-    expect(value.slice(30 + MAX_NEW_PER_ANSWER).every((a) => a === "OverBudget")).toBe(true)
+    expect(value.slice(0, MAX_NEW_PER_ANSWER).every((a) => a === "Corroborates")).toBe(true)
+    expect(value.slice(MAX_NEW_PER_ANSWER).every((a) => a === "OverBudget")).toBe(true)
     expect(record(after, SECOND).introductions.inWindow).toBe(MAX_NEW_PER_ANSWER)
+    // New peers first in an answer take the budget before corroborations do: the answer's order decides.
+    const mixed = admitIntroductions(table, peerOf(SECOND), [...infos(500, 10), ...infos(100, 30)], NOW).value
+    expect(mixed.slice(0, 10).every((a) => a === "New")).toBe(true)
+    expect(mixed.slice(10, MAX_NEW_PER_ANSWER).every((a) => a === "Corroborates")).toBe(true)
+    expect(mixed.slice(MAX_NEW_PER_ANSWER).every((a) => a === "OverBudget")).toBe(true)
     // A newer NodeInfo of a peer on probation is work (a signature to check): charged as new.
     const newer = admitIntroductions(table, peerOf(SECOND), [signedInfo(100, NOW + 1)], NOW + 1)
     expect(newer.value).toEqual(["New"])
