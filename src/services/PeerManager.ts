@@ -56,11 +56,6 @@ export interface IntroductionStats {
   readonly failed: number
   /** Introduced peers that connected since the last one that failed (credibility: `credibility.ts`). */
   readonly streak: number
-  /**
-   * Share of its last answer's entries that we already held in the table: an honest relay mostly tells
-   * us peers we know, a liar minting identities mostly peers nobody knows (see `vouches` in `table.ts`).
-   */
-  readonly knownShare: number
 }
 
 /** Everything known about one peer. */

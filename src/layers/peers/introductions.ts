@@ -42,10 +42,22 @@ export const admitIntroductions = (
   const perAnswer = isCredible(stats) ? policy.maxNewPerCredibleAnswer : policy.maxNewPerAnswer
   let budget = Math.min(perAnswer, stats === undefined ? policy.maxNewPerWindow : remainingBudget(stats, nowMs, policy))
   const admittedNew = new Set<PeerId>()
+  // Peers in the table that another introducer told us of and this credible one now reports too (with any
+  // copy: what we hold was verified): a second credible voice, as a refresh would be, so they become
+  // servable. Without it a peer learnt from one credible relay stayed unserved until its next re-signed
+  // NodeInfo happened to come from another credible relay.
+  const seconded: Array<PeerId> = []
+  const credible = isCredible(stats)
   const admissions = infos.map((signed): Admission => {
     const peerId = signed.info.peerId
     if (admittedNew.has(peerId)) return "NotNewer" // a duplicate within the answer: the first copy is checked
-    if (recordOf(table, peerId)?.info !== undefined || peerId === table.self) return isNewerThanHeld(table, signed) ? "Refresh" : "NotNewer"
+    const existing = recordOf(table, peerId)
+    if (existing?.info !== undefined || peerId === table.self) {
+      if (credible && existing !== undefined && !existing.corroborated && existing.introducedBy !== undefined && existing.introducedBy !== introducer) {
+        seconded.push(peerId)
+      }
+      return isNewerThanHeld(table, signed) ? "Refresh" : "NotNewer"
+    }
     const held = Option.getOrUndefined(HashMap.get(table.probation, peerId))
     if (held !== undefined && held.introducedBy === introducer) {
       // Its own introduction again: a newer NodeInfo is worth checking, but introduces nobody new.
@@ -65,19 +77,17 @@ export const admitIntroductions = (
     admittedNew.add(peerId)
     return "New"
   })
-  const distinct = new Set(infos.map((s) => s.info.peerId))
-  let known = 0
-  for (const peerId of distinct) if (peerId === table.self || recordOf(table, peerId)?.info !== undefined || HashMap.has(table.probation, peerId)) known += 1
-  const knownShare = distinct.size === 0 ? 0 : known / distinct.size
+  let current = table
+  for (const peerId of seconded) current = updateRecord(current, peerId, (r) => ({ ...r, corroborated: true }), nowMs)
+  if (admittedNew.size === 0) return unchanged(current, admissions)
   const charged = updateRecord(
-    table,
+    current,
     introducer,
     (r) => {
-      if (admittedNew.size === 0) return { ...r, introductions: { ...r.introductions, knownShare } }
       const fresh = nowMs - r.introductions.windowStartMs >= policy.introductionWindowMs
       const windowStartMs = fresh ? nowMs : r.introductions.windowStartMs
       const inWindow = (fresh ? 0 : r.introductions.inWindow) + admittedNew.size
-      return { ...r, introductions: { ...r.introductions, windowStartMs, inWindow, knownShare } }
+      return { ...r, introductions: { ...r.introductions, windowStartMs, inWindow } }
     },
     nowMs
   )

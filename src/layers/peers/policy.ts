@@ -112,14 +112,6 @@ export const MAX_PROBATION = 1_024
  */
 export const PROBATION_ROTATION_SHARE = 0.5
 /**
- * A second introducer promotes a peer from probation only if one of the two vouches: at least this share
- * of its last answer were peers already in our table. Honest relays serve peers they have seen work, so
- * once a node knows its neighbourhood most of their answers are known; a liar minting identities sends
- * almost only unknown ones (its fellow liars' few entries aside), so colluding liars cannot promote each
- * other's fakes. Until answers overlap (a new node), dials promote.
- */
-export const VOUCH_KNOWN_SHARE = 0.3
-/**
  * Feeler dials per round (Bitcoin Core's "feeler connections", there one per 2 minutes): a short
  * connection to one untested introduction, chosen from the introducer with the fewest tested so far,
  * queried once and dropped if the node is above its target. It is what makes introducers credible (or
@@ -130,7 +122,7 @@ export const VOUCH_KNOWN_SHARE = 0.3
  * the feelers set the pace of learning (≈ 50 new peers per node per tick; at 400 nodes, 3,814 honest
  * entries still missing after 8 ticks with two, 54 with four).
  */
-export const FEELERS_PER_ROUND = 4
+export const FEELERS_PER_ROUND = 8
 
 // --- dialling -------------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ export const newRecord = (peerId: PeerId, nowMs = 0, introducedBy?: PeerId): Pee
   firstSeenMs: nowMs,
   introducedBy,
   corroborated: false,
-  introductions: { windowStartMs: nowMs, inWindow: 0, connected: 0, failed: 0, streak: 0, knownShare: 0 },
+  introductions: { windowStartMs: nowMs, inWindow: 0, connected: 0, failed: 0, streak: 0 },
   info: undefined,
   configuredAddress: undefined,
   seed: false,

@@ -18,9 +18,10 @@ const ALL = Array.from({ length: NODES }, (_, i) => i)
  * Convergence must happen within this many ticks (measured: 1 before the introduction budget; 3 with
  * it — a peer may introduce at most 20 new peers per answer, so learning 49 takes a few answers; 4 with
  * probation — an introduced peer enters the table only once a second introducer reports it or a dial
- * reaches it).
+ * reaches it; 5 since only a credible second introducer promotes it: one whose introductions feelers
+ * reached).
  */
-const BOUND_TICKS = 4
+const BOUND_TICKS = 5
 /** Convergence is checked every simulated second, to measure it finer than a tick. */
 const STEP_MS = 1_000
 

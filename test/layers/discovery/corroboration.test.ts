@@ -1,16 +1,17 @@
 /**
  * A second introducer of peers waiting on probation, relaying the very NodeInfos we verified, promotes
  * them to the table without a signature check (late in discovery most of what is news to a node is such
- * a second voice) — but each one spends its introduction budget like a new peer: a free second voice let
- * one credible liar promote another's whole probation bucket in one answer.
+ * a second voice) if that introducer is credible — and each one spends its introduction budget like a new
+ * peer: a free second voice let one credible liar promote another's whole probation bucket in one answer.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, TestClock } from "effect"
 import { encodeSignedNodeInfo } from "../../../src/domain/nodeInfo.js"
 import { validateAnswer } from "../../../src/layers/discovery/validate.js"
 import { makePeerManager } from "../../../src/layers/peers/PeerManagerLayer.js"
-import { MAX_NEW_PER_ANSWER } from "../../../src/layers/peers/policy.js"
+import { MAX_NEW_PER_ANSWER, MAX_NEW_PER_CREDIBLE_ANSWER } from "../../../src/layers/peers/policy.js"
 import { Crypto } from "../../../src/services/Crypto.js"
+import { DialResult } from "../../../src/services/PeerManager.js"
 import { InlineCryptoLayer, SIM_START_MS } from "./fixtures.js"
 import { peerOf, signedInfo } from "./nodeInfos.js"
 
@@ -40,12 +41,16 @@ describe("corroboration of peers on probation", () => {
       const known = (yield* manager.snapshot).known.map((v) => v.peerId)
       expect(PEERS.filter((i) => known.includes(peerOf(i)))).toEqual([])
 
-      // The second relays the same bytes, and 10 peers nobody introduced yet: the copies need no check but
-      // spend its whole budget, so the 10 new ones are over it (dropped unverified). The copies are promoted.
-      const fresh = Array.from({ length: 10 }, (_, i) => encodeSignedNodeInfo(signedInfo(500 + i, SIM_START_MS)))
+      // The second is credible: three peers it introduced were reached.
+      yield* manager.mergeNodeInfos([300, 301, 302].map((i) => signedInfo(i, SIM_START_MS)), peerOf(SECOND))
+      for (const i of [300, 301, 302]) yield* manager.recordDialResult(peerOf(i), DialResult.Connected({ address: `sim://${i}`, rttMs: 10 }))
+      // It relays the same bytes and as many peers nobody introduced yet as its (credible) answer budget:
+      // the copies need no check but spend that budget, so only budget − copies new ones are checked and
+      // the rest are over it (dropped unverified). The copies are promoted.
+      const fresh = Array.from({ length: MAX_NEW_PER_CREDIBLE_ANSWER }, (_, i) => encodeSignedNodeInfo(signedInfo(500 + i, SIM_START_MS)))
       const second = yield* validateAnswer(counting, manager, peerOf(SECOND), encodeSignedNodeInfo(signedInfo(SECOND, SIM_START_MS)), [...relayed, ...fresh], context)
-      expect(verified).toBe(firstVerified)
-      expect(second.overBudget).toBe(10)
+      expect(verified - firstVerified).toBe(MAX_NEW_PER_CREDIBLE_ANSWER - PEERS.length)
+      expect(second.overBudget).toBe(PEERS.length)
       yield* manager.mergeNodeInfos(second.introduced, peerOf(SECOND))
       const after = (yield* manager.snapshot).known
       expect(PEERS.filter((i) => after.some((v) => v.peerId === peerOf(i) && v.info !== undefined))).toEqual(PEERS)

@@ -17,7 +17,7 @@ import { MAX_INFO_AGE_MS } from "../../../src/layers/peers/policy.js"
 import { evictionOrder, servableNodeInfos } from "../../../src/layers/peers/ranking.js"
 import { admitIntroductions } from "../../../src/layers/peers/introductions.js"
 import { mergeNodeInfos } from "../../../src/layers/peers/table.js"
-import { tableOf } from "../peers/fixtures.js"
+import { tableOf, withCredibleIntroducer } from "../peers/fixtures.js"
 import { peerOf, signedInfo } from "./nodeInfos.js"
 
 const START_MS = 1_000_000_000
@@ -66,10 +66,10 @@ describe("NodeInfos dated in the future", () => {
   it("do not outrank peers known longer or seen working: not served first, evicted first", () => {
     // 10 honest peers known for a minute, then 10 newcomers dated now + 29 s (the most the window allows).
     let table = mergeNodeInfos(tableOf(), Array.from({ length: 10 }, (_, i) => signedInfo(1 + i, NOW - 60_000)), NOW - 60_000).table
-    // Introduced by two peers, the second vouching (its answer holds peers we know), so promoted from
-    // probation to the table (one introducer would leave them on probation).
+    // Introduced by two peers, the second credible (its tested introductions connected), so promoted
+    // from probation to the table (one introducer would leave them on probation).
     const newcomers = Array.from({ length: 10 }, (_, i) => signedInfo(100 + i, NOW + 29_000))
-    table = mergeNodeInfos(table, newcomers, NOW, peerOf(1)).table
+    table = withCredibleIntroducer(mergeNodeInfos(table, newcomers, NOW, peerOf(1)).table, peerOf(2), NOW)
     table = mergeNodeInfos(admitIntroductions(table, peerOf(2), newcomers, NOW).table, newcomers, NOW, peerOf(2)).table
     const served = servableNodeInfos(table, NOW, { exclude: undefined, minRemainingMs: 0, limit: 10 })
     expect(served.map((s) => s.info.peerId).sort()).toEqual(Array.from({ length: 10 }, (_, i) => peerOf(1 + i)).sort())

@@ -14,9 +14,10 @@ import { chooseFeelers } from "../../../src/layers/peers/feelers.js"
 import { admitIntroductions } from "../../../src/layers/peers/introductions.js"
 import { CREDIBLE_STREAK, MAX_INFO_AGE_MS, MAX_NEW_PER_ANSWER, MAX_NEW_PER_CREDIBLE_ANSWER, MAX_NEW_PER_WINDOW, UNPROVEN_PER_STREAK } from "../../../src/layers/peers/policy.js"
 import { seededRng } from "../../../src/layers/peers/prng.js"
+import { servableNodeInfos } from "../../../src/layers/peers/ranking.js"
 import { mergeNodeInfos, recordOf, reportOffence, type PeerTable } from "../../../src/layers/peers/table.js"
 import { peerOf, signedInfo } from "../discovery/nodeInfos.js"
-import { tableOf } from "./fixtures.js"
+import { tableOf, withCredibleIntroducer } from "./fixtures.js"
 
 const NOW = 10 * MAX_INFO_AGE_MS
 const A = peerOf(1)
@@ -50,9 +51,9 @@ describe("credibility", () => {
     const merged = mergeNodeInfos(admitted.table, admittedNew, NOW, A)
     expect(merged.value).toEqual([...Array(allowance).fill("Inserted"), ...Array(admittedNew.length - allowance).fill("Probation")])
     expect(recordOf(merged.table, peerOf(1_000))?.introducedBy).toBe(A)
-    // One of them reported by a second introducer that vouches (most of its answer known) is no longer
-    // unproven: room for one more.
-    const vouching = admitIntroductions(merged.table, B, [signedInfo(1_000, NOW + 1)], NOW).table
+    // One of them reported by a second introducer that vouches (credible too) is no longer unproven:
+    // room for one more.
+    const vouching = admitIntroductions(withCredibleIntroducer(merged.table, B, NOW), B, [signedInfo(1_000, NOW + 1)], NOW).table
     const corroborated = mergeNodeInfos(vouching, [signedInfo(1_000, NOW + 1)], NOW, B)
     expect(recordOf(corroborated.table, peerOf(1_000))?.corroborated).toBe(true)
     expect(mergeNodeInfos(corroborated.table, [signedInfo(5_000, NOW)], NOW, A).value).toEqual(["Inserted"])
@@ -95,6 +96,18 @@ describe("credibility", () => {
     expect(mergeNodeInfos(failed.table, [signedInfo(3_000, NOW)], NOW, A).value).toEqual(["Probation"])
   })
 
+  it("serves a credible introducer's untested introductions while it stays credible, never after", () => {
+    const served = (t: PeerTable) => new Set(servableNodeInfos(t, NOW + 1_000, { exclude: undefined, minRemainingMs: 0, limit: 1_000 }).map((s) => s.info.peerId))
+    const stored = mergeNodeInfos(withReached(CREDIBLE_STREAK), infos(2_000, 2), NOW, A).table
+    expect(served(stored).has(peerOf(2_001))).toBe(true)
+    // The same peers from an introducer that is not credible wait on probation: never served.
+    const plain = mergeNodeInfos(withIntroducers(), infos(2_000, 2), NOW, A).table
+    expect(served(plain).has(peerOf(2_001))).toBe(false)
+    // One of them fails: A is discredited, the other is dropped and no longer served.
+    const failed = dialFailed(markDialling(stored, peerOf(2_000), NOW), peerOf(2_000), NOW + 1_000).table
+    expect(served(failed).has(peerOf(2_001))).toBe(false)
+  })
+
   it("drops a banned introducer's untested introductions from the table", () => {
     const table = mergeNodeInfos(withReached(CREDIBLE_STREAK), infos(2_000, 5), NOW, A).table
     let current = table
@@ -116,6 +129,19 @@ describe("feelers", () => {
     let banned = table
     for (let k = 0; k < 10; k++) banned = reportOffence(banned, B, "InvalidData", NOW).table
     expect(chooseFeelers(banned, NOW, 5, seededRng(1), new Set()).every((f) => !fromB.has(f.peerId))).toBe(true)
+  })
+
+  it("split between the introducers with the most untested introductions and those with the fewest", () => {
+    const C = peerOf(3)
+    let table = mergeNodeInfos(tableOf(), [signedInfo(1, NOW), signedInfo(2, NOW), signedInfo(3, NOW)], NOW).table
+    table = mergeNodeInfos(table, infos(100, 3), NOW, A).table
+    table = mergeNodeInfos(table, infos(200, 6), NOW, B).table
+    table = mergeNodeInfos(table, infos(300, 1), NOW, C).table
+    const introducerOf = (peerId: PeerId) => HashMap.unsafeGet(table.probation, peerId).introducedBy
+    for (let seed = 1; seed <= 5; seed++) {
+      // Two feelers: B's flood of six, and the one peer only C told us of (not A's three in between).
+      expect(chooseFeelers(table, NOW, 2, seededRng(seed), new Set()).map((f) => introducerOf(f.peerId))).toEqual([B, C])
+    }
   })
 
   it("are planned only with a connection, and mark their probation entries as being dialled", () => {
