@@ -39,7 +39,8 @@ export const admitIntroductions = (
 ): Transition<ReadonlyArray<Admission>> => {
   const policy = table.policy
   const stats = recordOf(table, introducer)?.introductions
-  const perAnswer = isCredible(stats) ? policy.maxNewPerCredibleAnswer : policy.maxNewPerAnswer
+  const credible = isCredible(stats)
+  const perAnswer = credible ? policy.maxNewPerCredibleAnswer : policy.maxNewPerAnswer
   let budget = Math.min(perAnswer, stats === undefined ? policy.maxNewPerWindow : remainingBudget(stats, nowMs, policy))
   const admittedNew = new Set<PeerId>()
   // Peers in the table that another introducer told us of and this credible one now reports too (with any
@@ -47,7 +48,6 @@ export const admitIntroductions = (
   // servable. Without it a peer learnt from one credible relay stayed unserved until its next re-signed
   // NodeInfo happened to come from another credible relay.
   const seconded: Array<PeerId> = []
-  const credible = isCredible(stats)
   const admissions = infos.map((signed): Admission => {
     const peerId = signed.info.peerId
     if (admittedNew.has(peerId)) return "NotNewer" // a duplicate within the answer: the first copy is checked

@@ -108,6 +108,18 @@ describe("credibility", () => {
     expect(served(failed).has(peerOf(2_001))).toBe(false)
   })
 
+  it("a credible second introducer's report of a peer already in the table corroborates it, even with the copy we hold", () => {
+    // Peer 2,000 came from A while A was credible: in the table, unconfirmed.
+    const stored = mergeNodeInfos(withReached(CREDIBLE_STREAK), infos(2_000, 1), NOW, A).table
+    expect(recordOf(stored, peerOf(2_000))?.corroborated).toBe(false)
+    // B, not credible, repeats it: nothing changes.
+    expect(recordOf(admitIntroductions(stored, B, infos(2_000, 1), NOW).table, peerOf(2_000))?.corroborated).toBe(false)
+    // B, credible, repeats the very same NodeInfo (not newer, so not re-verified): a second credible voice.
+    const admitted = admitIntroductions(withCredibleIntroducer(stored, B, NOW), B, infos(2_000, 1), NOW)
+    expect(admitted.value).toEqual(["NotNewer"])
+    expect(recordOf(admitted.table, peerOf(2_000))?.corroborated).toBe(true)
+  })
+
   it("drops a banned introducer's untested introductions from the table", () => {
     const table = mergeNodeInfos(withReached(CREDIBLE_STREAK), infos(2_000, 5), NOW, A).table
     let current = table
