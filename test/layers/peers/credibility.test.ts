@@ -2,8 +2,8 @@
  * Credibility and feelers (pure): an introducer becomes credible once the last `CREDIBLE_STREAK` of its
  * introductions that were dialled connected; a credible introducer's new peers skip probation, up to
  * `maxNewPerCredibleAnswer` per answer; the first of its introductions that fails ends its credibility
- * and drops every introduction of it never put to the test (the reached ones stay). Feelers test one
- * untested introduction per introducer per round, the introducer with the most untested first.
+ * and drops every introduction of it never put to the test (the reached ones stay). Feelers test the
+ * introducers with the most and the fewest untested introductions, enough at once for a verdict.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { HashMap } from "effect"
@@ -130,17 +130,32 @@ describe("credibility", () => {
 })
 
 describe("feelers", () => {
-  it("test one untested introduction per introducer, the one with the most untested first, never a banned introducer's", () => {
+  it("test the introducer with the most untested introductions first, never a banned introducer's", () => {
     const table = mergeNodeInfos(mergeNodeInfos(withIntroducers(), infos(100, 3), NOW, A).table, infos(200, 6), NOW, B).table
     const one = chooseFeelers(table, NOW, 1, seededRng(1), new Set())
     expect(one).toHaveLength(1)
     const fromB = new Set(infos(200, 6).map((s) => s.info.peerId))
     expect(fromB.has(one[0]?.peerId as PeerId)).toBe(true)
-    const two = chooseFeelers(table, NOW, 5, seededRng(1), new Set())
-    expect(two).toHaveLength(2) // one per introducer
     let banned = table
     for (let k = 0; k < 10; k++) banned = reportOffence(banned, B, "InvalidData", NOW).table
     expect(chooseFeelers(banned, NOW, 5, seededRng(1), new Set()).every((f) => !fromB.has(f.peerId))).toBe(true)
+  })
+
+  it(`give an introducer not yet judged ${CREDIBLE_STREAK} at once, a credible or discredited one a single feeler`, () => {
+    const table = mergeNodeInfos(mergeNodeInfos(withIntroducers(), infos(100, 3), NOW, A).table, infos(200, 6), NOW, B).table
+    const introducerOf = (peerId: PeerId) => HashMap.unsafeGet(table.probation, peerId).introducedBy
+    const count = (chosen: ReadonlyArray<{ readonly peerId: PeerId }>, introducer: PeerId) => chosen.filter((f) => introducerOf(f.peerId) === introducer).length
+    // Neither tested yet: a verdict on each within the round, the biggest first (distinct introductions).
+    const fresh = chooseFeelers(table, NOW, 2 * CREDIBLE_STREAK, seededRng(1), new Set())
+    expect([count(fresh, B), count(fresh, A)]).toEqual([CREDIBLE_STREAK, CREDIBLE_STREAK])
+    expect(new Set(fresh.map((f) => f.peerId)).size).toBe(fresh.length)
+    // B one success into its streak: the rest of it.
+    const started = dialSucceeded(table, peerOf(200), "sim://200", 10, NOW).table
+    expect(count(chooseFeelers(started, NOW, 2 * CREDIBLE_STREAK, seededRng(1), new Set()), B)).toBe(CREDIBLE_STREAK - 1)
+    // Credible: one at a time. Discredited (its failure outweighs its successes): one.
+    expect(count(chooseFeelers(withCredibleIntroducer(table, B, NOW), NOW, 2 * CREDIBLE_STREAK, seededRng(1), new Set()), B)).toBe(1)
+    const failed = dialFailed(table, peerOf(200), NOW).table
+    expect(count(chooseFeelers(failed, NOW, 2 * CREDIBLE_STREAK, seededRng(1), new Set()), B)).toBe(1)
   })
 
   it("split between the introducers with the most untested introductions and those with the fewest", () => {
@@ -150,25 +165,31 @@ describe("feelers", () => {
     table = mergeNodeInfos(table, infos(200, 6), NOW, B).table
     table = mergeNodeInfos(table, infos(300, 1), NOW, C).table
     const introducerOf = (peerId: PeerId) => HashMap.unsafeGet(table.probation, peerId).introducedBy
+    // B credible (a single feeler: its quota): two feelers are B's flood of six and the one peer only C
+    // told us of (not A's three in between).
+    const credibleB = withCredibleIntroducer(table, B, NOW)
     for (let seed = 1; seed <= 5; seed++) {
-      // Two feelers: B's flood of six, and the one peer only C told us of (not A's three in between).
-      expect(chooseFeelers(table, NOW, 2, seededRng(seed), new Set()).map((f) => introducerOf(f.peerId))).toEqual([B, C])
+      expect(chooseFeelers(credibleB, NOW, 2, seededRng(seed), new Set()).map((f) => introducerOf(f.peerId))).toEqual([B, C])
     }
+    // B not yet judged takes its quota first; then A, the next biggest (of the first half of introducers).
+    expect(chooseFeelers(table, NOW, CREDIBLE_STREAK + 1, seededRng(1), new Set()).map((f) => introducerOf(f.peerId))).toEqual([
+      ...Array(CREDIBLE_STREAK).fill(B),
+      A
+    ])
   })
 
   it("are planned only with a connection, and mark their probation entries as being dialled", () => {
-    const table = mergeNodeInfos(withIntroducers(), infos(100, 3), NOW, A).table
+    const table = mergeNodeInfos(withIntroducers(), infos(100, CREDIBLE_STREAK + 1), NOW, A).table
     const request = { target: 8, wanted: 0, rotationProbability: 0, rng: seededRng(3) }
     const isolated = planDials(table, NOW, { ...request, connectedCount: 0 })
     expect(isolated.value.filter((o) => o.purpose === "Feeler")).toEqual([])
     const atTarget = planDials(table, NOW, { ...request, connectedCount: 8 })
     const feelers = atTarget.value.filter((o) => o.purpose === "Feeler")
-    expect(feelers).toHaveLength(1)
-    const entry = HashMap.unsafeGet(atTarget.table.probation, feelers[0]?.peerId as PeerId)
-    expect(entry.diallingSinceMs).toBe(NOW)
-    // Being dialled, it is not chosen again.
+    expect(feelers).toHaveLength(CREDIBLE_STREAK)
+    for (const feeler of feelers) expect(HashMap.unsafeGet(atTarget.table.probation, feeler.peerId).diallingSinceMs).toBe(NOW)
+    // Being dialled, they are not chosen again: the one left is.
     const next = chooseFeelers(atTarget.table, NOW, 5, seededRng(3), new Set())
     expect(next).toHaveLength(1)
-    expect(next[0]?.peerId).not.toBe(feelers[0]?.peerId)
+    expect(feelers.map((f) => f.peerId)).not.toContain(next[0]?.peerId)
   })
 })
