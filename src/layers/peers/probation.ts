@@ -22,7 +22,22 @@ export interface ProbationEntry {
   readonly firstSeenMs: number
   /** Set while a dial of it is under way (from `planDials` until `recordDialResult`). */
   readonly diallingSinceMs: number | undefined
+  /**
+   * Other introducers that reported it since, none of whose word promotes it (not credible), at most
+   * `MAX_RECORDED_REPORTERS`: how widely it is known, which feelers use to find the honest peers a node
+   * still misses (`feelers.ts`). Never a reason to believe it: liars repeat each other's identities.
+   */
+  readonly reportedBy: ReadonlyArray<PeerId>
 }
+
+/** Other reporters remembered per probation entry: enough to rank entries by how widely they are known. */
+export const MAX_RECORDED_REPORTERS = 4
+
+/** `entry` with `reporter` remembered among its other reporters (if new to it and there is room). */
+export const withReporter = (entry: ProbationEntry, reporter: PeerId): ProbationEntry =>
+  reporter === entry.introducedBy || entry.reportedBy.includes(reporter) || entry.reportedBy.length >= MAX_RECORDED_REPORTERS
+    ? entry
+    : { ...entry, reportedBy: [...entry.reportedBy, reporter] }
 
 /** The probation set, by PeerId. */
 export type Probation = HashMap.HashMap<PeerId, ProbationEntry>

@@ -18,7 +18,7 @@ import {
 } from "../../services/PeerManager.js"
 import { isCredible } from "./credibility.js"
 import { EVICTION_SLACK, UNPROVEN_PER_STREAK } from "./policy.js"
-import { addToProbation, cullProbation, dropIntroducedBy, type Probation } from "./probation.js"
+import { addToProbation, cullProbation, dropIntroducedBy, withReporter, type Probation } from "./probation.js"
 import { evictionOrder, isConnectedOrDialling, sortedRecords } from "./ranking.js"
 import { applyOffence, decayedScore, isBannedAt, newRecord, recordFailure, recordSuccess } from "./reputation.js"
 
@@ -216,12 +216,16 @@ export const mergeNodeInfos = (
         return "Inserted"
       }
       if (held !== undefined) {
-        if (held.info.info.timestampMs >= signed.info.timestampMs) return "NotNewer"
-        current = { ...current, probation: HashMap.set(current.probation, peerId, { ...held, info: signed }) }
-        return "Probation"
+        // A voice that does not promote it still says how widely it is known (`feelers.ts` uses it).
+        const reported = introducedBy === undefined ? held : withReporter(held, introducedBy)
+        const newer = held.info.info.timestampMs < signed.info.timestampMs
+        if (reported !== held || newer) {
+          current = { ...current, probation: HashMap.set(current.probation, peerId, newer ? { ...reported, info: signed } : reported) }
+        }
+        return newer ? "Probation" : "NotNewer"
       }
       if (introducedBy !== undefined && straightToTable <= 0) {
-        const entry = { info: signed, introducedBy, firstSeenMs: nowMs, diallingSinceMs: undefined }
+        const entry = { info: signed, introducedBy, firstSeenMs: nowMs, diallingSinceMs: undefined, reportedBy: [] }
         current = { ...current, probation: addToProbation(current.probation, entry, bounds).probation }
         return "Probation"
       }

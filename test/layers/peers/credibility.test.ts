@@ -15,7 +15,7 @@ import { admitIntroductions } from "../../../src/layers/peers/introductions.js"
 import { CREDIBLE_STREAK, MAX_INFO_AGE_MS, MAX_NEW_PER_ANSWER, MAX_NEW_PER_CREDIBLE_ANSWER, MAX_NEW_PER_WINDOW, UNPROVEN_PER_STREAK } from "../../../src/layers/peers/policy.js"
 import { seededRng } from "../../../src/layers/peers/prng.js"
 import { servableNodeInfos } from "../../../src/layers/peers/ranking.js"
-import { mergeNodeInfos, recordOf, reportOffence, type PeerTable } from "../../../src/layers/peers/table.js"
+import { mergeNodeInfos, recordOf, reportOffence, updateRecord, type PeerTable } from "../../../src/layers/peers/table.js"
 import { peerOf, signedInfo } from "../discovery/nodeInfos.js"
 import { tableOf, withCredibleIntroducer } from "./fixtures.js"
 
@@ -176,6 +176,24 @@ describe("feelers", () => {
       ...Array(CREDIBLE_STREAK).fill(B),
       A
     ])
+  })
+
+  it("send a quarter to the probation entries reported by the most introducers, not counting discredited ones", () => {
+    const [C, D] = [peerOf(3), peerOf(4)]
+    let table = mergeNodeInfos(tableOf(), [1, 2, 3, 4].map((i) => signedInfo(i, NOW)), NOW).table
+    table = mergeNodeInfos(table, infos(100, 10), NOW, A).table
+    // 105 is reported again by B; 106 by C and D. None of them vouches: all stay on probation, remembered.
+    table = mergeNodeInfos(table, [signedInfo(105, NOW)], NOW, B).table
+    table = mergeNodeInfos(table, [signedInfo(106, NOW)], NOW, C).table
+    table = mergeNodeInfos(table, [signedInfo(106, NOW)], NOW, D).table
+    table = mergeNodeInfos(table, [signedInfo(106, NOW)], NOW, D).table // the same reporter twice counts once
+    expect(onProbation(table, 105) && onProbation(table, 106)).toBe(true)
+    expect(HashMap.unsafeGet(table.probation, peerOf(106)).reportedBy).toEqual([C, D])
+    for (let seed = 1; seed <= 5; seed++) expect(chooseFeelers(table, NOW, 4, seededRng(seed), new Set())[0]?.peerId).toBe(peerOf(106))
+    // C and D found out (a failed introduction each, none reached): 106 counts no reporter, 105 one.
+    const discredit = (t: PeerTable, p: PeerId) => updateRecord(t, p, (r) => ({ ...r, introductions: { ...r.introductions, failed: 1 } }))
+    const found = discredit(discredit(table, C), D)
+    for (let seed = 1; seed <= 5; seed++) expect(chooseFeelers(found, NOW, 4, seededRng(seed), new Set())[0]?.peerId).toBe(peerOf(105))
   })
 
   it("are planned only with a connection, and mark their probation entries as being dialled", () => {

@@ -153,7 +153,8 @@ describe("addToProbation (property)", () => {
     info: signedInfo(id, NOW),
     introducedBy: peerOf(introducer),
     firstSeenMs: at,
-    diallingSinceMs: undefined
+    diallingSinceMs: undefined,
+    reportedBy: []
   })
 
   it("stays within both bounds, and never drops another source's entry while the introducer holds any", () => {
