@@ -1,7 +1,7 @@
 /**
  * The discovery loop (DESIGN.md §5): one round per tick. A round re-signs our NodeInfo, reconciles the
  * ledger with the network's connections and culls expired NodeInfos, hangs up on banned peers, asks
- * `peersToQuery` random connected peers for their known peers (`plan/round.ts`), drops the worst
+ * `peersToQuery` random connected peers for their known peers, credible ones first (`plan/round.ts`), drops the worst
  * connections above target and dispatches the dials the ledger plans, each to its own worker fiber.
  *
  * Why this loop differs from sync's, which never awaits I/O: discovery's state is the peer ledger
@@ -13,8 +13,9 @@
  * round that overruns its tick delays the next one, never piles rounds up (`Schedule.fixed`). Dials
  * never hold a round: each runs in its own fiber of the layer's `FiberSet`.
  */
-import { Duration, Effect, FiberSet, Ref, Schedule, type Fiber, type Scope } from "effect"
+import { Duration, Effect, FiberSet, Option, Ref, Schedule, type Fiber, type Scope } from "effect"
 import { shortPeerId, type PeerId } from "../../domain/PeerId.js"
+import { isCredible } from "../peers/credibility.js"
 import type { DiscoveryRuntime } from "./builder.js"
 import { queryTargets } from "./plan/round.js"
 import { makeWorkers, supervised } from "./workers.js"
@@ -60,7 +61,12 @@ export const makeDiscoveryLoop = (rt: DiscoveryRuntime) => {
     yield* manager.cullStale
     yield* Effect.forEach(banned, network.hangUp, { discard: true })
     const seed = yield* rt.random.nextInt
-    const targets = queryTargets(connected, banned, tuning.peersToQuery, seed)
+    const credible = new Set<PeerId>()
+    for (const peerId of connected) {
+      const view = yield* manager.peer(peerId)
+      if (Option.isSome(view) && isCredible(view.value.introductions)) credible.add(peerId)
+    }
+    const targets = queryTargets(connected, banned, tuning.peersToQuery, seed, credible)
     yield* Effect.forEach(targets, workers.query, { concurrency: "unbounded", discard: true })
     yield* trim(new Set())
     yield* dialMissing

@@ -19,9 +19,9 @@ const ALL = Array.from({ length: NODES }, (_, i) => i)
  * it — a peer may introduce at most 20 new peers per answer, so learning 49 takes a few answers; 4 with
  * probation — an introduced peer enters the table only once a second introducer reports it or a dial
  * reaches it; 5 since only a credible second introducer promotes it: one whose introductions feelers
- * reached).
+ * reached; 3 once feelers judged a new introducer in one round and rounds asked credible peers first).
  */
-const BOUND_TICKS = 5
+const BOUND_TICKS = 4
 /** Convergence is checked every simulated second, to measure it finer than a tick. */
 const STEP_MS = 1_000
 

@@ -1,5 +1,5 @@
 /**
- * The pure decisions of discovery's own (`src/layers/discovery/plan/`): which peers a round queries,
+ * The pure decisions of discovery's own (`src/layers/discovery/plan/`): which peers a round queries (credible ones first),
  * and what a peer is charged with for a failed call or for the bad entries of its answer.
  */
 import { describe, expect, it } from "@effect/vitest"
@@ -23,6 +23,23 @@ describe("queryTargets", () => {
       for (const peer of targets) expect(connected.includes(peer) && !banned.has(peer)).toBe(true)
       expect(queryTargets(connected, banned, 3, seed)).toEqual(targets)
     }
+  })
+
+  it("asks credible peers first, keeping one draw open to every other connection", () => {
+    const credible = new Set(connected.slice(0, 4))
+    const others = new Set<string>()
+    for (let seed = 0; seed < 50; seed++) {
+      const targets = queryTargets(connected, new Set(), 3, seed, credible)
+      expect(new Set(targets).size).toBe(3)
+      expect(targets.slice(0, 2).every((p) => credible.has(p))).toBe(true)
+      if (!credible.has(targets[2] as (typeof connected)[number])) others.add(targets[2] as string)
+    }
+    // The open draw reaches the peers not (yet) credible too.
+    expect(others.size).toBeGreaterThan(3)
+    // One credible connection: it is asked, and the rest are drawn from everyone else.
+    const one = queryTargets(connected, new Set(), 3, 1, new Set([peerOf(9)]))
+    expect(one[0]).toBe(peerOf(9))
+    expect(new Set(one).size).toBe(3)
   })
 
   it("asks everyone it may when fewer are connected than it would ask", () => {
