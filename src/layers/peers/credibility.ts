@@ -18,3 +18,11 @@ import { CREDIBLE_STREAK, CREDIBLE_SUCCESS_RATIO } from "./policy.js"
  */
 export const isCredible = (stats: IntroductionStats | undefined): boolean =>
   stats !== undefined && stats.streak >= CREDIBLE_STREAK && stats.failed * CREDIBLE_SUCCESS_RATIO <= stats.connected
+
+/**
+ * Whether a responder was found out: not credible, and its failed introductions outweigh the reached
+ * ones `CREDIBLE_SUCCESS_RATIO` to one (the ratio credibility itself demands). Such a responder gets one
+ * feeler a round and does not count as a reporter of what waits on probation (`feelers.ts`).
+ */
+export const isDiscredited = (stats: IntroductionStats | undefined): boolean =>
+  stats !== undefined && !isCredible(stats) && stats.failed * CREDIBLE_SUCCESS_RATIO > stats.connected

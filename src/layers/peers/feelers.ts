@@ -10,8 +10,8 @@
 import { HashMap } from "effect"
 import type { PeerId } from "../../domain/PeerId.js"
 import type { IntroductionStats, PeerRecord } from "../../services/PeerManager.js"
-import { isCredible } from "./credibility.js"
-import { CREDIBLE_STREAK, CREDIBLE_SUCCESS_RATIO } from "./policy.js"
+import { isCredible, isDiscredited } from "./credibility.js"
+import { CREDIBLE_STREAK } from "./policy.js"
 import type { Rng } from "./prng.js"
 import { dialAddress } from "./ranking.js"
 import { isBannedAt } from "./reputation.js"
@@ -46,10 +46,6 @@ export interface FeelerChoice {
  * later (measured), while its connections kept reporting them.
  */
 export const WIDELY_REPORTED_SHARE = 4
-
-/** Whether `stats`' owner was found out: not credible, and its failed introductions outweigh the reached ones. */
-const isDiscredited = (stats: IntroductionStats | undefined): boolean =>
-  stats !== undefined && !isCredible(stats) && stats.failed * CREDIBLE_SUCCESS_RATIO > stats.connected
 
 /**
  * Up to `count` probation entries reported by the most other introducers (`ProbationEntry.reportedBy`),
