@@ -130,6 +130,8 @@ export interface PeerPolicy {
   readonly maxNewPerCredibleWindow: number
   /** Feeler dials per round: untested introductions tried, so that their introducers are judged early. */
   readonly feelersPerRound: number
+  /** Learning dials per round: credible peers we are not connected to, asked once while anything waits on probation. */
+  readonly learningDialsPerRound: number
   readonly introductionWindowMs: number
   /** Introduced peers on probation (not yet confirmed by a second introducer or a dial) per introducer, and in all. */
   readonly maxProbationPerIntroducer: number
@@ -211,6 +213,7 @@ export type DialPurpose =
   | "Fill" // to bring the connection count up to target
   | "Rotate" // exploration at target: the worst connection is dropped once this one is up
   | "Feeler" // tests an untested introduction (judging its introducer); dropped after one query if above target
+  | "Learn" // a credible peer we are not connected to, asked once for its known peers; dropped after it if above target
 
 /** One dial the caller must run (and report with `recordDialResult`). */
 export interface DialOrder {

@@ -36,7 +36,7 @@ export interface DiscoveryWorkers {
   readonly query: (peer: PeerId) => Effect.Effect<void>
   /**
    * Dials one peer of the ledger's dial plan; once connected, queries it (news spreads a round sooner).
-   * A feeler is hung up after its query unless the node is short of its target.
+   * A feeler or a learning dial is hung up after its query unless the node is short of its target.
    */
   readonly dial: (order: DialOrder) => Effect.Effect<void>
   /**
@@ -98,8 +98,8 @@ export const makeWorkers = (rt: DiscoveryRuntime, trim: (keep: ReadonlySet<PeerI
       yield* manager.recordDialResult(order.peerId, DialResult.Connected({ address: order.address, rttMs: endMs - startMs }))
       if (order.purpose === "Rotate") yield* trim(new Set([order.peerId]))
       yield* query(order.peerId)
-      // A feeler has done its job (its introducer is judged, its answer read); kept only if we are short.
-      if (order.purpose === "Feeler" && (yield* network.connectedPeers).length > tuning.targetConnections) yield* network.hangUp(order.peerId)
+      // A feeler or a learning dial has done its job (its introducer is judged, its answer read); kept only if we are short.
+      if ((order.purpose === "Feeler" || order.purpose === "Learn") && (yield* network.connectedPeers).length > tuning.targetConnections) yield* network.hangUp(order.peerId)
     })
 
   return { query, dial, processResponse }

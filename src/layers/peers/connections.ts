@@ -9,6 +9,7 @@ import { HashMap, Option } from "effect"
 import type { PeerId } from "../../domain/PeerId.js"
 import { PeerChange, type DialOrder, type DialPlanRequest, type PeerRecord } from "../../services/PeerManager.js"
 import { chooseFeelers } from "./feelers.js"
+import { chooseLearningDials } from "./learning.js"
 import { judgeIntroducer, judgeIntroduction } from "./introductions.js"
 import { PROBATION_ROTATION_SHARE } from "./policy.js"
 import { chooseProbationDials, type ProbationEntry } from "./probation.js"
@@ -148,7 +149,9 @@ const probationDials = (table: PeerTable, nowMs: number, count: number, rng: Rng
  *   connect again. With probability `PROBATION_ROTATION_SHARE` (when any is waiting) the rotation
  *   tries a peer on probation instead, so a node at target still tests what it was told;
  * - with at least one connection, `feelersPerRound` feelers (`feelers.ts`): untested introductions,
- *   dialled to judge their introducers (the caller drops them after one query if above target).
+ *   dialled to judge their introducers (the caller drops them after one query if above target), and
+ *   `learningDialsPerRound` learning dials (`learning.ts`): credible peers we are not connected to,
+ *   asked once (dropped likewise).
  */
 export const planDials = (table: PeerTable, nowMs: number, input: DialPlanInput): Transition<ReadonlyArray<DialOrder>> => {
   const records = sortedRecords(table)
@@ -192,6 +195,9 @@ export const planDials = (table: PeerTable, nowMs: number, input: DialPlanInput)
     for (const feeler of chooseFeelers(table, nowMs, table.policy.feelersPerRound, input.rng, taken)) {
       orders.push({ peerId: feeler.peerId, address: feeler.address, purpose: "Feeler" })
       if (feeler.onProbation) fromProbation.add(feeler.peerId)
+    }
+    for (const learn of chooseLearningDials(table, nowMs, table.policy.learningDialsPerRound, input.rng, new Set(orders.map((o) => o.peerId)))) {
+      orders.push({ peerId: learn.peerId, address: learn.address, purpose: "Learn" })
     }
   }
   const next = orders.reduce(

@@ -14,7 +14,7 @@ import type { PeerId } from "../../domain/PeerId.js"
 import type { SignedNodeInfo } from "../../domain/nodeInfo.js"
 import type { PeerPolicy, PeerRecord, ServableRequest } from "../../services/PeerManager.js"
 import { isCredible } from "./credibility.js"
-import { DIAL_JITTER, FAILURE_DISCOUNT, QUALITY_WEIGHTS, RTT_REFERENCE_MS } from "./policy.js"
+import { DIAL_JITTER, FAILURE_DISCOUNT, QUALITY_WEIGHTS, RTT_REFERENCE_MS, SERVE_UNTRIED_STREAK } from "./policy.js"
 import type { Rng } from "./prng.js"
 import { decayedScore, introducerTrust, isBannedAt } from "./reputation.js"
 import type { PeerTable } from "./table.js"
@@ -179,21 +179,24 @@ export const chooseTrim = (
     .map((r) => r.record.peerId)
 }
 
-/** Whether `introducer`'s introductions are believed now (`credibility.ts`). */
-const introducerIsCredible = (table: PeerTable, introducer: PeerId): boolean => {
+/**
+ * Whether `introducer`'s word is enough to pass its untried introductions on: credible now
+ * (`credibility.ts`) with a streak of at least `SERVE_UNTRIED_STREAK` (a liar credible by luck is not).
+ */
+const introducerIsProven = (table: PeerTable, introducer: PeerId): boolean => {
   const record = HashMap.get(table.peers, introducer)
-  return record._tag === "Some" && isCredible(record.value.introductions)
+  return record._tag === "Some" && isCredible(record.value.introductions) && record.value.introductions.streak >= SERVE_UNTRIED_STREAK
 }
 
 /**
  * NodeInfos we may serve, at most `limit`, best observed first (`byObservation`): verified, not banned,
  * not `exclude` (the caller), not dialled and never reached (tier 0: what a fake identity becomes after
  * one dial — relaying it would spread a liar's work), an introduction only if we reached it, a second
- * credible introducer reported it (`corroborated`) or its introducer is credible now (what we believe we
- * pass on; the moment a feeler discredits it, its untested introductions are dropped), and young enough
- * that they cannot expire on the way (`minRemainingMs`). Serving only reached or corroborated peers left
- * honest peers learnt from one credible relay unserved for ever in a small network (an honest node served
- * 27 of its 35 honest peers beside the 4 attackers that had called it).
+ * credible introducer reported it (`corroborated`) or its introducer is credible with a long enough streak
+ * (`introducerIsProven`: the moment a feeler discredits it, its untested introductions are dropped), and
+ * young enough that they cannot expire on the way (`minRemainingMs`). Serving only reached or corroborated
+ * peers left honest peers learnt from one credible relay unserved for ever in a small network (an honest
+ * node served 27 of its 35 honest peers beside the 4 attackers that had called it).
  */
 export const servableNodeInfos = (table: PeerTable, nowMs: number, request: ServableRequest): Array<SignedNodeInfo> =>
   records(table)
@@ -203,7 +206,7 @@ export const servableNodeInfos = (table: PeerTable, nowMs: number, request: Serv
         r.peerId !== request.exclude &&
         !isBannedAt(r, nowMs) &&
         observedTier(r) > 0 &&
-        (r.introducedBy === undefined || r.corroborated || r.successes > 0 || introducerIsCredible(table, r.introducedBy)) &&
+        (r.introducedBy === undefined || r.corroborated || r.successes > 0 || introducerIsProven(table, r.introducedBy)) &&
         nowMs - r.info.info.timestampMs < table.policy.maxInfoAgeMs - request.minRemainingMs
     )
     .map((r) => observe(table, r, nowMs))

@@ -17,7 +17,7 @@ import {
   type PeerRecord
 } from "../../services/PeerManager.js"
 import { isCredible } from "./credibility.js"
-import { EVICTION_SLACK, UNPROVEN_PER_STREAK } from "./policy.js"
+import { CREDIBLE_STREAK, EVICTION_SLACK, UNPROVEN_PER_STREAK } from "./policy.js"
 import { addToProbation, cullProbation, dropIntroducedBy, withReporter, type Probation } from "./probation.js"
 import { evictionOrder, isConnectedOrDialling, sortedRecords } from "./ranking.js"
 import { applyOffence, decayedScore, isBannedAt, newRecord, recordFailure, recordSuccess } from "./reputation.js"
@@ -159,7 +159,7 @@ export const dropUntriedIntroductions = (table: PeerTable, introducer: PeerId, n
 
 /**
  * How many more new peers credible `introducer` may put straight into the table: `UNPROVEN_PER_STREAK`
- * per introduction proven in a row, less those of its introductions still unproven (never tried, not
+ * per introduction proven in a row beyond the `CREDIBLE_STREAK` that made it credible, less those of its introductions still unproven (never tried, not
  * corroborated by another introducer).
  */
 const unprovenAllowance = (table: PeerTable, introducer: PeerId, stats: IntroductionStats | undefined, nowMs: number): number => {
@@ -167,7 +167,7 @@ const unprovenAllowance = (table: PeerTable, introducer: PeerId, stats: Introduc
   for (const record of HashMap.values(table.peers)) {
     if (record.introducedBy === introducer && !record.corroborated && isUntriedIntroduction(record, nowMs)) unproven += 1
   }
-  return UNPROVEN_PER_STREAK * (stats?.streak ?? 0) - unproven
+  return UNPROVEN_PER_STREAK * Math.max(0, (stats?.streak ?? 0) - CREDIBLE_STREAK) - unproven
 }
 
 /**

@@ -12,7 +12,15 @@ import { isCredible } from "../../../src/layers/peers/credibility.js"
 import { dialFailed, dialSucceeded, markDialling, planDials } from "../../../src/layers/peers/connections.js"
 import { chooseFeelers } from "../../../src/layers/peers/feelers.js"
 import { admitIntroductions } from "../../../src/layers/peers/introductions.js"
-import { CREDIBLE_STREAK, MAX_INFO_AGE_MS, MAX_NEW_PER_ANSWER, MAX_NEW_PER_CREDIBLE_ANSWER, MAX_NEW_PER_WINDOW, UNPROVEN_PER_STREAK } from "../../../src/layers/peers/policy.js"
+import {
+  CREDIBLE_STREAK,
+  MAX_INFO_AGE_MS,
+  MAX_NEW_PER_ANSWER,
+  MAX_NEW_PER_CREDIBLE_ANSWER,
+  MAX_NEW_PER_WINDOW,
+  SERVE_UNTRIED_STREAK,
+  UNPROVEN_PER_STREAK
+} from "../../../src/layers/peers/policy.js"
 import { seededRng } from "../../../src/layers/peers/prng.js"
 import { servableNodeInfos } from "../../../src/layers/peers/ranking.js"
 import { mergeNodeInfos, recordOf, reportOffence, updateRecord, type PeerTable } from "../../../src/layers/peers/table.js"
@@ -40,14 +48,20 @@ describe("credibility", () => {
     expect(credible(withReached(CREDIBLE_STREAK), A)).toBe(true)
   })
 
-  it("lets a credible introducer's new peers skip probation, more per answer", () => {
-    const table = withReached(CREDIBLE_STREAK)
+  it("lets a credible introducer's new peers skip probation once it passed tests beyond its streak, more per answer", () => {
     const answer = infos(1_000, 200)
+    // Just credible: more per answer, but every new peer waits on probation.
+    const justCredible = admitIntroductions(withReached(CREDIBLE_STREAK), A, answer, NOW)
+    const justNew = answer.filter((_, i) => justCredible.value[i] === "New")
+    expect(justNew).toHaveLength(MAX_NEW_PER_CREDIBLE_ANSWER)
+    expect(new Set(mergeNodeInfos(justCredible.table, justNew, NOW, A).value)).toEqual(new Set(["Probation"]))
+    const table = withReached(CREDIBLE_STREAK + 3)
     const admitted = admitIntroductions(table, A, answer, NOW)
     const admittedNew = answer.filter((_, i) => admitted.value[i] === "New")
     expect(admittedNew).toHaveLength(MAX_NEW_PER_CREDIBLE_ANSWER)
-    // Straight to the table while its unproven introductions are within 4 × its streak; the rest wait.
-    const allowance = UNPROVEN_PER_STREAK * CREDIBLE_STREAK
+    // Straight to the table while its unproven introductions are within 4 × its streak beyond
+    // CREDIBLE_STREAK; the rest wait.
+    const allowance = UNPROVEN_PER_STREAK * 3
     const merged = mergeNodeInfos(admitted.table, admittedNew, NOW, A)
     expect(merged.value).toEqual([...Array(allowance).fill("Inserted"), ...Array(admittedNew.length - allowance).fill("Probation")])
     expect(recordOf(merged.table, peerOf(1_000))?.introducedBy).toBe(A)
@@ -80,8 +94,8 @@ describe("credibility", () => {
   })
 
   it("ends at the first introduction that fails, dropping every untested introduction and keeping the reached ones", () => {
-    const table = withReached(CREDIBLE_STREAK)
-    const allowance = UNPROVEN_PER_STREAK * CREDIBLE_STREAK
+    const table = withReached(CREDIBLE_STREAK + 3)
+    const allowance = UNPROVEN_PER_STREAK * 3
     const fakes = infos(2_000, 30)
     const stored = mergeNodeInfos(table, fakes, NOW, A).table
     expect(recordOf(stored, peerOf(2_000))).toBeDefined()
@@ -90,15 +104,19 @@ describe("credibility", () => {
     expect(credible(failed.table, A)).toBe(false)
     for (let i = 2_001; i < 2_030; i++) expect(recordOf(failed.table, peerOf(i))).toBeUndefined()
     for (let i = 2_001; i < 2_030; i++) expect(onProbation(failed.table, i)).toBe(false) // its probation entries too
-    for (let i = 100; i < 100 + CREDIBLE_STREAK; i++) expect(recordOf(failed.table, peerOf(i))?.info).toBeDefined()
+    for (let i = 100; i < 100 + CREDIBLE_STREAK + 3; i++) expect(recordOf(failed.table, peerOf(i))?.info).toBeDefined()
     expect(failed.changes.filter((c) => c._tag === "PeerForgotten" && c.reason === "Discredited")).toHaveLength(allowance - 1)
     // Its next introductions wait on probation again.
     expect(mergeNodeInfos(failed.table, [signedInfo(3_000, NOW)], NOW, A).value).toEqual(["Probation"])
   })
 
-  it("serves a credible introducer's untested introductions while it stays credible, never after", () => {
+  it(`serves a credible introducer's untested introductions from a streak of ${SERVE_UNTRIED_STREAK} while it stays credible, never after`, () => {
     const served = (t: PeerTable) => new Set(servableNodeInfos(t, NOW + 1_000, { exclude: undefined, minRemainingMs: 0, limit: 1_000 }).map((s) => s.info.peerId))
-    const stored = mergeNodeInfos(withReached(CREDIBLE_STREAK), infos(2_000, 2), NOW, A).table
+    // Credible, with room in the table, but too short a streak to pass them on.
+    const young = mergeNodeInfos(withReached(SERVE_UNTRIED_STREAK - 1), infos(2_000, 2), NOW, A).table
+    expect(recordOf(young, peerOf(2_001))?.info).toBeDefined()
+    expect(served(young).has(peerOf(2_001))).toBe(false)
+    const stored = mergeNodeInfos(withReached(SERVE_UNTRIED_STREAK), infos(2_000, 2), NOW, A).table
     expect(served(stored).has(peerOf(2_001))).toBe(true)
     // The same peers from an introducer that is not credible wait on probation: never served.
     const plain = mergeNodeInfos(withIntroducers(), infos(2_000, 2), NOW, A).table
@@ -110,7 +128,7 @@ describe("credibility", () => {
 
   it("a credible second introducer's report of a peer already in the table corroborates it, even with the copy we hold", () => {
     // Peer 2,000 came from A while A was credible: in the table, unconfirmed.
-    const stored = mergeNodeInfos(withReached(CREDIBLE_STREAK), infos(2_000, 1), NOW, A).table
+    const stored = mergeNodeInfos(withReached(CREDIBLE_STREAK + 1), infos(2_000, 1), NOW, A).table
     expect(recordOf(stored, peerOf(2_000))?.corroborated).toBe(false)
     // B, not credible, repeats it: nothing changes.
     expect(recordOf(admitIntroductions(stored, B, infos(2_000, 1), NOW).table, peerOf(2_000))?.corroborated).toBe(false)
@@ -121,7 +139,7 @@ describe("credibility", () => {
   })
 
   it("drops a banned introducer's untested introductions from the table", () => {
-    const table = mergeNodeInfos(withReached(CREDIBLE_STREAK), infos(2_000, 5), NOW, A).table
+    const table = mergeNodeInfos(withReached(CREDIBLE_STREAK + 2), infos(2_000, 5), NOW, A).table
     let current = table
     for (let k = 0; k < 10 && !recordOf(current, A)?.bannedUntilMs; k++) current = reportOffence(current, A, "InvalidData", NOW).table
     expect(recordOf(current, peerOf(2_000))).toBeUndefined()
