@@ -20,14 +20,17 @@ import { isUntriedIntroduction, recordOf, type PeerTable } from "./table.js"
 /**
  * Feelers one introducer gets in a round: while it may still become credible (its failures do not yet
  * outweigh its successes), enough for a verdict at once — the rest of its streak to `CREDIBLE_STREAK`,
- * tested together; one otherwise (a credible one is re-tested an introduction at a time, which is what
- * finds a lucky liar out; a discredited one is only charged). One per introducer per round made an
- * honest relay credible only after three rounds of being picked: at 400 nodes a node then had ≈ 6
- * credible introducers at tick 6, and 36,328 honest entries were missing (11,290 with the quota).
+ * tested together; a credible one `CREDIBLE_STREAK` again (what it promoted is its own untried
+ * introduction, `mergeNodeInfos`: these tests find a liar credible by luck out within a round, seven
+ * times in eight, and make an honest relay proven, `PROVEN_STREAK`, the round after it became credible);
+ * a discredited one a single feeler (it is only charged). One per introducer per round made an honest
+ * relay credible only after three rounds of being picked: at 400 nodes a node then had ≈ 6 credible
+ * introducers at tick 6, and 36,328 honest entries were missing (11,290 with the quota).
  */
 const feelerQuota = (stats: IntroductionStats | undefined): number => {
   if (stats === undefined) return CREDIBLE_STREAK
-  if (isCredible(stats) || isDiscredited(stats)) return 1
+  if (isDiscredited(stats)) return 1
+  if (isCredible(stats)) return CREDIBLE_STREAK
   return Math.max(1, CREDIBLE_STREAK - stats.streak)
 }
 

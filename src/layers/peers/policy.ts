@@ -66,24 +66,23 @@ export const CREDIBLE_STREAK = 3
  */
 export const CREDIBLE_SUCCESS_RATIO = 4
 /**
- * New peers one answer of a credible responder may introduce (instead of `MAX_NEW_PER_ANSWER`), and
- * they go straight to the table instead of probation. Why: at 20 per answer on probation, a node of a
- * 1,000-node network still missed 80 % of it after 20 rounds (measured). 50 lets it learn a network of
- * 1,000 in a few rounds of 3–5 answers, while a credible liar (one whose introductions so far connected)
- * adds at most 50 per answer, within the window's 200, until feelers find its fakes and discredit it
- * (which drops every introduction of it that was never reached).
+ * New peers one answer of a credible responder may introduce or second (instead of `MAX_NEW_PER_ANSWER`):
+ * its word promotes peers from probation, and a proven one's puts them straight into the table. Why: at
+ * 20 per answer on probation, a node of a 1,000-node network still missed 80 % of it after 20 rounds
+ * (measured). At 50 the budget bound every credible answer in the middle of a 1,000-node run — a node
+ * still missing 60 % of the network finds ≈ 120 peers new to it in an answer of 200 — and 100 took the
+ * run from 627,690 to 607,014 missing entries at tick 4 (measured). What a credible liar promotes is
+ * its own word (`mergeNodeInfos`): unserved unless it is proven, and dropped when it is discredited.
  */
-export const MAX_NEW_PER_CREDIBLE_ANSWER = 50
+export const MAX_NEW_PER_CREDIBLE_ANSWER = 100
 /**
- * A credible responder's introductions that skipped probation and are still unproven (never reached,
- * reported by nobody else) are at most this many per introduction of it proven in a row beyond the
- * `CREDIBLE_STREAK` that made it credible: none until a feeler has tested it once more, 4 at a streak
- * of 4, 8 at 5. Beyond, its new peers wait on probation like anyone's. Why beyond the streak: a liar
- * whose answers are half its fellow attackers passes three tests by luck one time in eight, and with
- * 4 × its streak it put 12 minted identities straight into an honest table at once (measured at 400
- * nodes: one such liar left 12–16 in a table); a second test it passes only half the time, and the
- * first failure discredits it (`judgeIntroducer`). An honest responder's introductions are soon
- * reported by others too, and it passes every test, so the bound rarely holds it back.
+ * A proven responder's introductions (`PROVEN_STREAK`) that skipped probation and are still unproven
+ * (never reached, reported by no other credible voice) are at most this many per introduction of it
+ * proven in a row from `PROVEN_STREAK − 1` on: 4 at a streak of 6, 8 at 7. Beyond, its new peers wait
+ * on probation like anyone's, and so do a responder's that is only credible. Measured: a liar credible
+ * from introducing its fellow attackers put 50 minted identities into a table with one answer; at 4 × its
+ * streak (from 3) a liar credible by luck still put 12 into one table at once. An honest responder's
+ * introductions are soon reported by others too, so the bound rarely holds it back.
  */
 export const UNPROVEN_PER_STREAK = 4
 /**
@@ -134,16 +133,18 @@ export const FEELERS_PER_ROUND = 8
  */
 export const LEARNING_DIALS_PER_ROUND = 2
 /**
- * An introduction we never reached and no second credible voice reported is served (passed on in our
- * GetKnownPeers answers) only if its introducer's streak of reached introductions is at least this:
- * twice what credibility takes. Credibility lets us store what a responder says; passing it on spreads
- * it to every node that asks us, and each of those believes us (we are credible to them). Served at
- * `CREDIBLE_STREAK`, a liar credible by luck had its minted identities served by the honest node it
- * fooled, and from there they reached ≈ 1,000 honest table entries within a tick (measured at 400 nodes).
- * Honest relays pass a test every round they are tested, so in a 40-node network every honest peer is
- * still served within the run.
+ * A credible responder is *proven* once its streak of reached introductions is at least this, twice what
+ * credibility takes. Credibility lets its word promote a peer from probation; only a proven responder's
+ * untried introductions are served (passed on in our answers, where every node that asks us believes
+ * them: we are credible to it) and only a proven one may put new peers straight into the table
+ * (`UNPROVEN_PER_STREAK`). Why: a liar whose answers are half its real fellow attackers passes three
+ * tests by luck one time in eight; at 1,000 nodes ≈ 60 such pairs of a liar and an honest node existed
+ * at any time from tick 4 (measured). Served at `CREDIBLE_STREAK`, what one of them told an honest node
+ * reached ≈ 1,000 honest table entries within a tick (measured at 400 nodes). Six in a row it passes one
+ * time in 64, and a credible responder gets `CREDIBLE_STREAK` feelers a round (`feelers.ts`), so an
+ * honest relay is proven the round after it became credible.
  */
-export const SERVE_UNTRIED_STREAK = 2 * CREDIBLE_STREAK
+export const PROVEN_STREAK = 2 * CREDIBLE_STREAK
 
 // --- dialling -------------------------------------------------------------------------------------
 

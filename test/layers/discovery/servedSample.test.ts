@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Random, TestClock } from "effect"
-import { encodeSignedNodeInfo } from "../../../src/domain/nodeInfo.js"
+import { encodeSignedNodeInfo, type SignedNodeInfo } from "../../../src/domain/nodeInfo.js"
 import { SERVE_SAMPLE_MAX_AGE_MS } from "../../../src/layers/discovery/constants.js"
 import { servableRequest } from "../../../src/layers/discovery/plan/serve.js"
 import { makeKnownPeersHandler } from "../../../src/layers/discovery/server.js"
@@ -13,11 +13,11 @@ import { makeServedSample } from "../../../src/layers/discovery/servedSample.js"
 import { makeNodeCrypto } from "../../../src/layers/crypto/NodeCryptoLayer.js"
 import { makePeerManager } from "../../../src/layers/peers/PeerManagerLayer.js"
 import { dialSucceeded, markDialling, peerConnected } from "../../../src/layers/peers/connections.js"
-import { MAX_INFO_AGE_MS } from "../../../src/layers/peers/policy.js"
+import { MAX_INFO_AGE_MS, PROVEN_STREAK } from "../../../src/layers/peers/policy.js"
 import { evictionOrder, servableNodeInfos } from "../../../src/layers/peers/ranking.js"
 import { admitIntroductions } from "../../../src/layers/peers/introductions.js"
-import { mergeNodeInfos } from "../../../src/layers/peers/table.js"
-import { tableOf, withCredibleIntroducer } from "../peers/fixtures.js"
+import { mergeNodeInfos, updateRecord, type PeerTable } from "../../../src/layers/peers/table.js"
+import { tableOf } from "../peers/fixtures.js"
 import { peerOf, signedInfo } from "./nodeInfos.js"
 
 const START_MS = 1_000_000_000
@@ -64,15 +64,20 @@ describe("NodeInfos dated in the future", () => {
   const NOW = 10 * MAX_INFO_AGE_MS
 
   it("do not outrank peers known longer or seen working: not served first, evicted first", () => {
-    // 10 honest peers known for a minute, then 10 newcomers dated now + 29 s (the most the window allows).
-    let table = mergeNodeInfos(tableOf(), Array.from({ length: 10 }, (_, i) => signedInfo(1 + i, NOW - 60_000)), NOW - 60_000).table
-    // Introduced by two peers, the second credible (its tested introductions connected), so promoted
-    // from probation to the table (one introducer would leave them on probation).
+    // Two connected introducers, the second proven (its last PROVEN_STREAK tested introductions connected). Ten honest
+    // peers the first put on probation and the second promoted a minute ago, then ten newcomers dated
+    // now + 29 s (the most the window allows) that reached the table the same way: equally trusted.
+    const promoted = (t: PeerTable, infos: ReadonlyArray<SignedNodeInfo>, atMs: number) =>
+      mergeNodeInfos(admitIntroductions(mergeNodeInfos(t, infos, atMs, peerOf(1)).table, peerOf(2), infos, atMs).table, infos, atMs, peerOf(2)).table
+    let table = mergeNodeInfos(tableOf(), [signedInfo(1, NOW - 60_000), signedInfo(2, NOW - 60_000)], NOW - 60_000).table
+    for (const i of [1, 2]) table = peerConnected(table, peerOf(i), `sim://${i}`, NOW - 60_000).table
+    table = updateRecord(table, peerOf(2), (r) => ({ ...r, introductions: { ...r.introductions, connected: PROVEN_STREAK, streak: PROVEN_STREAK } }))
+    const known = Array.from({ length: 10 }, (_, i) => signedInfo(11 + i, NOW - 60_000))
+    table = promoted(table, known, NOW - 60_000)
     const newcomers = Array.from({ length: 10 }, (_, i) => signedInfo(100 + i, NOW + 29_000))
-    table = withCredibleIntroducer(mergeNodeInfos(table, newcomers, NOW, peerOf(1)).table, peerOf(2), NOW)
-    table = mergeNodeInfos(admitIntroductions(table, peerOf(2), newcomers, NOW).table, newcomers, NOW, peerOf(2)).table
-    const served = servableNodeInfos(table, NOW, { exclude: undefined, minRemainingMs: 0, limit: 10 })
-    expect(served.map((s) => s.info.peerId).sort()).toEqual(Array.from({ length: 10 }, (_, i) => peerOf(1 + i)).sort())
+    table = promoted(table, newcomers, NOW)
+    const served = servableNodeInfos(table, NOW, { exclude: undefined, minRemainingMs: 0, limit: 12 })
+    expect(served.map((s) => s.info.peerId).sort()).toEqual([1, 2, ...Array.from({ length: 10 }, (_, i) => 11 + i)].map(peerOf).sort())
     const evicted = evictionOrder(table, NOW).slice(0, 10)
     expect(evicted.map((r) => r.peerId).sort()).toEqual(Array.from({ length: 10 }, (_, i) => peerOf(100 + i)).sort())
   })

@@ -17,8 +17,9 @@ import {
   MAX_INFO_AGE_MS,
   MAX_NEW_PER_ANSWER,
   MAX_NEW_PER_CREDIBLE_ANSWER,
+  MAX_NEW_PER_CREDIBLE_WINDOW,
   MAX_NEW_PER_WINDOW,
-  SERVE_UNTRIED_STREAK,
+  PROVEN_STREAK,
   UNPROVEN_PER_STREAK
 } from "../../../src/layers/peers/policy.js"
 import { seededRng } from "../../../src/layers/peers/prng.js"
@@ -48,19 +49,19 @@ describe("credibility", () => {
     expect(credible(withReached(CREDIBLE_STREAK), A)).toBe(true)
   })
 
-  it("lets a credible introducer's new peers skip probation once it passed tests beyond its streak, more per answer", () => {
+  it("lets a proven introducer's new peers skip probation, a credible one's more per answer", () => {
     const answer = infos(1_000, 200)
-    // Just credible: more per answer, but every new peer waits on probation.
-    const justCredible = admitIntroductions(withReached(CREDIBLE_STREAK), A, answer, NOW)
+    // Credible, not proven: more per answer, but every new peer waits on probation.
+    const justCredible = admitIntroductions(withReached(PROVEN_STREAK - 1), A, answer, NOW)
     const justNew = answer.filter((_, i) => justCredible.value[i] === "New")
     expect(justNew).toHaveLength(MAX_NEW_PER_CREDIBLE_ANSWER)
     expect(new Set(mergeNodeInfos(justCredible.table, justNew, NOW, A).value)).toEqual(new Set(["Probation"]))
-    const table = withReached(CREDIBLE_STREAK + 3)
+    const table = withReached(PROVEN_STREAK + 2)
     const admitted = admitIntroductions(table, A, answer, NOW)
     const admittedNew = answer.filter((_, i) => admitted.value[i] === "New")
     expect(admittedNew).toHaveLength(MAX_NEW_PER_CREDIBLE_ANSWER)
-    // Straight to the table while its unproven introductions are within 4 × its streak beyond
-    // CREDIBLE_STREAK; the rest wait.
+    // Straight to the table while its unproven introductions are within 4 × its streak from
+    // PROVEN_STREAK − 1; the rest wait.
     const allowance = UNPROVEN_PER_STREAK * 3
     const merged = mergeNodeInfos(admitted.table, admittedNew, NOW, A)
     expect(merged.value).toEqual([...Array(allowance).fill("Inserted"), ...Array(admittedNew.length - allowance).fill("Probation")])
@@ -79,22 +80,24 @@ describe("credibility", () => {
   })
 
   it(`may introduce more than ${MAX_NEW_PER_WINDOW} new peers in a window while credible, not otherwise`, () => {
+    const ANSWERS = Math.floor(MAX_NEW_PER_CREDIBLE_WINDOW / MAX_NEW_PER_CREDIBLE_ANSWER) // within the credible window
+    expect(ANSWERS * MAX_NEW_PER_CREDIBLE_ANSWER).toBeGreaterThan(MAX_NEW_PER_WINDOW)
     const newOver = (start: PeerTable, introducer: PeerId) => {
       let table = start
       let admitted = 0
-      for (let k = 0; k < 12; k++) {
+      for (let k = 0; k < ANSWERS; k++) {
         const step = admitIntroductions(table, introducer, infos(10_000 + k * 200, 200), NOW + k * 1_000)
         admitted += step.value.filter((v) => v === "New").length
         table = step.table
       }
       return admitted
     }
-    expect(newOver(withReached(CREDIBLE_STREAK), A)).toBe(12 * MAX_NEW_PER_CREDIBLE_ANSWER)
+    expect(newOver(withReached(CREDIBLE_STREAK), A)).toBe(ANSWERS * MAX_NEW_PER_CREDIBLE_ANSWER)
     expect(newOver(withIntroducers(), B)).toBe(MAX_NEW_PER_WINDOW)
   })
 
   it("ends at the first introduction that fails, dropping every untested introduction and keeping the reached ones", () => {
-    const table = withReached(CREDIBLE_STREAK + 3)
+    const table = withReached(PROVEN_STREAK + 2)
     const allowance = UNPROVEN_PER_STREAK * 3
     const fakes = infos(2_000, 30)
     const stored = mergeNodeInfos(table, fakes, NOW, A).table
@@ -104,19 +107,19 @@ describe("credibility", () => {
     expect(credible(failed.table, A)).toBe(false)
     for (let i = 2_001; i < 2_030; i++) expect(recordOf(failed.table, peerOf(i))).toBeUndefined()
     for (let i = 2_001; i < 2_030; i++) expect(onProbation(failed.table, i)).toBe(false) // its probation entries too
-    for (let i = 100; i < 100 + CREDIBLE_STREAK + 3; i++) expect(recordOf(failed.table, peerOf(i))?.info).toBeDefined()
+    for (let i = 100; i < 100 + PROVEN_STREAK + 2; i++) expect(recordOf(failed.table, peerOf(i))?.info).toBeDefined()
     expect(failed.changes.filter((c) => c._tag === "PeerForgotten" && c.reason === "Discredited")).toHaveLength(allowance - 1)
     // Its next introductions wait on probation again.
     expect(mergeNodeInfos(failed.table, [signedInfo(3_000, NOW)], NOW, A).value).toEqual(["Probation"])
   })
 
-  it(`serves a credible introducer's untested introductions from a streak of ${SERVE_UNTRIED_STREAK} while it stays credible, never after`, () => {
+  it(`serves a credible introducer's untested introductions once it is proven (${PROVEN_STREAK} in a row) while it stays credible, never after`, () => {
     const served = (t: PeerTable) => new Set(servableNodeInfos(t, NOW + 1_000, { exclude: undefined, minRemainingMs: 0, limit: 1_000 }).map((s) => s.info.peerId))
-    // Credible, with room in the table, but too short a streak to pass them on.
-    const young = mergeNodeInfos(withReached(SERVE_UNTRIED_STREAK - 1), infos(2_000, 2), NOW, A).table
-    expect(recordOf(young, peerOf(2_001))?.info).toBeDefined()
+    // Credible, not proven: its word promotes what B put on probation (its own introduction now), unserved.
+    const young = mergeNodeInfos(mergeNodeInfos(withReached(PROVEN_STREAK - 1), infos(2_000, 2), NOW, B).table, infos(2_000, 2), NOW, A).table
+    expect(recordOf(young, peerOf(2_001))?.introducedBy).toBe(A)
     expect(served(young).has(peerOf(2_001))).toBe(false)
-    const stored = mergeNodeInfos(withReached(SERVE_UNTRIED_STREAK), infos(2_000, 2), NOW, A).table
+    const stored = mergeNodeInfos(withReached(PROVEN_STREAK), infos(2_000, 2), NOW, A).table
     expect(served(stored).has(peerOf(2_001))).toBe(true)
     // The same peers from an introducer that is not credible wait on probation: never served.
     const plain = mergeNodeInfos(withIntroducers(), infos(2_000, 2), NOW, A).table
@@ -128,7 +131,7 @@ describe("credibility", () => {
 
   it("a credible second introducer's report of a peer already in the table corroborates it, even with the copy we hold", () => {
     // Peer 2,000 came from A while A was credible: in the table, unconfirmed.
-    const stored = mergeNodeInfos(withReached(CREDIBLE_STREAK + 1), infos(2_000, 1), NOW, A).table
+    const stored = mergeNodeInfos(withReached(PROVEN_STREAK), infos(2_000, 1), NOW, A).table
     expect(recordOf(stored, peerOf(2_000))?.corroborated).toBe(false)
     // B, not credible, repeats it: nothing changes.
     expect(recordOf(admitIntroductions(stored, B, infos(2_000, 1), NOW).table, peerOf(2_000))?.corroborated).toBe(false)
@@ -139,7 +142,7 @@ describe("credibility", () => {
   })
 
   it("drops a banned introducer's untested introductions from the table", () => {
-    const table = mergeNodeInfos(withReached(CREDIBLE_STREAK + 2), infos(2_000, 5), NOW, A).table
+    const table = mergeNodeInfos(withReached(PROVEN_STREAK + 1), infos(2_000, 5), NOW, A).table
     let current = table
     for (let k = 0; k < 10 && !recordOf(current, A)?.bannedUntilMs; k++) current = reportOffence(current, A, "InvalidData", NOW).table
     expect(recordOf(current, peerOf(2_000))).toBeUndefined()
@@ -159,7 +162,7 @@ describe("feelers", () => {
     expect(chooseFeelers(banned, NOW, 5, seededRng(1), new Set()).every((f) => !fromB.has(f.peerId))).toBe(true)
   })
 
-  it(`give an introducer not yet judged ${CREDIBLE_STREAK} at once, a credible or discredited one a single feeler`, () => {
+  it(`give an introducer not yet judged ${CREDIBLE_STREAK} at once, a credible one ${CREDIBLE_STREAK} again, a discredited one a single feeler`, () => {
     const table = mergeNodeInfos(mergeNodeInfos(withIntroducers(), infos(100, 3), NOW, A).table, infos(200, 6), NOW, B).table
     const introducerOf = (peerId: PeerId) => HashMap.unsafeGet(table.probation, peerId).introducedBy
     const count = (chosen: ReadonlyArray<{ readonly peerId: PeerId }>, introducer: PeerId) => chosen.filter((f) => introducerOf(f.peerId) === introducer).length
@@ -170,8 +173,8 @@ describe("feelers", () => {
     // B one success into its streak: the rest of it.
     const started = dialSucceeded(table, peerOf(200), "sim://200", 10, NOW).table
     expect(count(chooseFeelers(started, NOW, 2 * CREDIBLE_STREAK, seededRng(1), new Set()), B)).toBe(CREDIBLE_STREAK - 1)
-    // Credible: one at a time. Discredited (its failure outweighs its successes): one.
-    expect(count(chooseFeelers(withCredibleIntroducer(table, B, NOW), NOW, 2 * CREDIBLE_STREAK, seededRng(1), new Set()), B)).toBe(1)
+    // Credible: CREDIBLE_STREAK more (a lucky liar is found out). Discredited (its failure outweighs its successes): one.
+    expect(count(chooseFeelers(withCredibleIntroducer(table, B, NOW), NOW, 2 * CREDIBLE_STREAK, seededRng(1), new Set()), B)).toBe(CREDIBLE_STREAK)
     const failed = dialFailed(table, peerOf(200), NOW).table
     expect(count(chooseFeelers(failed, NOW, 2 * CREDIBLE_STREAK, seededRng(1), new Set()), B)).toBe(1)
   })
@@ -183,11 +186,11 @@ describe("feelers", () => {
     table = mergeNodeInfos(table, infos(200, 6), NOW, B).table
     table = mergeNodeInfos(table, infos(300, 1), NOW, C).table
     const introducerOf = (peerId: PeerId) => HashMap.unsafeGet(table.probation, peerId).introducedBy
-    // B credible (a single feeler: its quota): two feelers are B's flood of six and the one peer only C
-    // told us of (not A's three in between).
-    const credibleB = withCredibleIntroducer(table, B, NOW)
+    // B discredited (a single feeler: its quota): two feelers are B's flood (five left) and the one peer
+    // only C told us of (not A's three in between).
+    const discreditedB = dialFailed(table, peerOf(200), NOW).table
     for (let seed = 1; seed <= 5; seed++) {
-      expect(chooseFeelers(credibleB, NOW, 2, seededRng(seed), new Set()).map((f) => introducerOf(f.peerId))).toEqual([B, C])
+      expect(chooseFeelers(discreditedB, NOW, 2, seededRng(seed), new Set()).map((f) => introducerOf(f.peerId))).toEqual([B, C])
     }
     // B not yet judged takes its quota first; then A, the next biggest (of the first half of introducers).
     expect(chooseFeelers(table, NOW, CREDIBLE_STREAK + 1, seededRng(1), new Set()).map((f) => introducerOf(f.peerId))).toEqual([

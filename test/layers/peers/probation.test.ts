@@ -8,7 +8,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { HashMap } from "effect"
 import * as fc from "fast-check"
 import type { PeerId } from "../../../src/domain/PeerId.js"
-import { dialFailed, dialSucceeded, planDials } from "../../../src/layers/peers/connections.js"
+import { dialFailed, dialSucceeded, markDialling, planDials } from "../../../src/layers/peers/connections.js"
+import { isCredible } from "../../../src/layers/peers/credibility.js"
 import { admitIntroductions } from "../../../src/layers/peers/introductions.js"
 import { INTRODUCTION_CHARGE_EVERY, MAX_INFO_AGE_MS } from "../../../src/layers/peers/policy.js"
 import { addToProbation, bucketsOf, type Probation, type ProbationEntry } from "../../../src/layers/peers/probation.js"
@@ -60,10 +61,27 @@ describe("probation", () => {
     expect(second.changes.map((c) => c._tag)).toEqual(["PeerDiscovered"])
     const record = recordOf(second.table, peerOf(100))
     expect(record?.info?.info.timestampMs).toBe(NOW + 5)
-    expect(record?.introducedBy).toBe(A)
+    // A is not credible: B's word alone promoted it, so it is B's introduction, not corroborated.
+    expect(record?.introducedBy).toBe(B)
     expect(record?.firstSeenMs).toBe(NOW)
-    expect(record?.corroborated).toBe(true)
+    expect(record?.corroborated).toBe(false)
     expect(onProbation(second.table, 100)).toBe(false)
+    // B is discredited (one of its introductions fails): the peer it promoted, never reached, goes with it.
+    const fresh = mergeNodeInfos(second.table, [signedInfo(400, NOW)], NOW, B).table // on probation (B not proven)
+    const discredited = dialFailed(markDialling(fresh, peerOf(400), NOW), peerOf(400), NOW + 2_000).table
+    expect(isCredible(recordOf(discredited, B)?.introductions)).toBe(false)
+    expect(recordOf(discredited, peerOf(100))).toBeUndefined()
+  })
+
+  it("marks a peer corroborated when two credible introducers report it", () => {
+    let first = mergeNodeInfos(withIntroducers(), infos(300, 3), NOW, B).table
+    for (let i = 300; i < 303; i++) first = dialSucceeded(first, peerOf(i), `sim://${i}`, 10, NOW).table
+    first = mergeNodeInfos(first, infos(310, 4), NOW, A).table
+    for (let i = 310; i < 313; i++) first = dialSucceeded(first, peerOf(i), `sim://${i}`, 10, NOW).table
+    // Both credible now; A's last introduction (313) waits on probation, and B reports it too.
+    const second = mergeNodeInfos(first, [signedInfo(313, NOW)], NOW, B)
+    expect(recordOf(second.table, peerOf(313))?.introducedBy).toBe(A)
+    expect(recordOf(second.table, peerOf(313))?.corroborated).toBe(true)
   })
 
   it("does not promote on the word of two introducers that are not credible, however much of their answers we know (colluding liars)", () => {
