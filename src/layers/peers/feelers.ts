@@ -11,7 +11,7 @@ import { HashMap } from "effect"
 import type { PeerId } from "../../domain/PeerId.js"
 import type { IntroductionStats, PeerRecord } from "../../services/PeerManager.js"
 import { isCredible, isDiscredited } from "./credibility.js"
-import { CREDIBLE_STREAK } from "./policy.js"
+import { CREDIBLE_STREAK, PROVEN_STREAK } from "./policy.js"
 import type { Rng } from "./prng.js"
 import { dialAddress } from "./ranking.js"
 import { isBannedAt } from "./reputation.js"
@@ -20,17 +20,18 @@ import { isUntriedIntroduction, recordOf, type PeerTable } from "./table.js"
 /**
  * Feelers one introducer gets in a round: while it may still become credible (its failures do not yet
  * outweigh its successes), enough for a verdict at once — the rest of its streak to `CREDIBLE_STREAK`,
- * tested together; a credible one `CREDIBLE_STREAK` again (what it promoted is its own untried
- * introduction, `mergeNodeInfos`: these tests find a liar credible by luck out within a round, seven
- * times in eight, and make an honest relay proven, `PROVEN_STREAK`, the round after it became credible);
- * a discredited one a single feeler (it is only charged). One per introducer per round made an honest
- * relay credible only after three rounds of being picked: at 400 nodes a node then had ≈ 6 credible
- * introducers at tick 6, and 36,328 honest entries were missing (11,290 with the quota).
+ * tested together; a credible one not yet proven the rest of its streak to `PROVEN_STREAK` (what it
+ * promoted is its own untried introduction, `mergeNodeInfos`: these tests find a liar credible by luck
+ * out within a round, seven times in eight, and make an honest relay proven the round after it became
+ * credible); a proven or discredited one a single feeler (a discredited one is only charged). One per
+ * introducer per round made an honest relay credible only after three rounds of being picked: at 400
+ * nodes a node then had ≈ 6 credible introducers at tick 6, and 36,328 honest entries were missing
+ * (11,290 with the quota).
  */
 const feelerQuota = (stats: IntroductionStats | undefined): number => {
   if (stats === undefined) return CREDIBLE_STREAK
   if (isDiscredited(stats)) return 1
-  if (isCredible(stats)) return CREDIBLE_STREAK
+  if (isCredible(stats)) return Math.max(1, PROVEN_STREAK - stats.streak)
   return Math.max(1, CREDIBLE_STREAK - stats.streak)
 }
 
@@ -88,9 +89,9 @@ const widelyReported = (
 
 /**
  * Up to `count` feelers: a quarter to the probation entries most widely reported (`widelyReported`);
- * the rest by introducer: introducers not banned, half of them those with the most untested introductions
- * (ties at random), half those with the fewest, each contributing its quota (`feelerQuota`) of its
- * untested introductions, at random.
+ * the rest by introducer, among those not banned: first the credible ones not yet proven, then half of
+ * the others those with the most untested introductions (ties at random), half those with the fewest,
+ * each contributing its quota (`feelerQuota`) of its untested introductions, at random.
  */
 export const chooseFeelers = (table: PeerTable, nowMs: number, count: number, rng: Rng, exclude: ReadonlySet<PeerId>): Array<FeelerChoice> => {
   if (count <= 0) return []
@@ -132,9 +133,20 @@ export const chooseFeelers = (table: PeerTable, nowMs: number, count: number, rn
     if (rest.length === 0) byIntroducer.delete(introducer)
     else byIntroducer.set(introducer, rest)
   }
-  const order = [...introducers.slice(0, Math.ceil(count / 2)), ...introducers.slice(Math.ceil(count / 2)).reverse()].filter((i) =>
-    byIntroducer.has(i.introducer)
-  )
+  // Credible introducers not yet proven are tested first: their word promotes peers from probation now,
+  // and a liar credible by luck is caught while it is (at 1,000 nodes ≈ 20 liars stayed credible to some
+  // honest node from tick 4 to 12, untested, while the feelers went to the liars' full probation buckets;
+  // up to 100 minted identities in one table).
+  const onTrial = (introducer: PeerId) => {
+    const stats = recordOf(table, introducer)?.introductions
+    return isCredible(stats) && (stats?.streak ?? 0) < PROVEN_STREAK
+  }
+  const others = introducers.filter((i) => !onTrial(i.introducer))
+  const order = [
+    ...introducers.filter((i) => onTrial(i.introducer)),
+    ...others.slice(0, Math.ceil(count / 2)),
+    ...others.slice(Math.ceil(count / 2)).reverse()
+  ].filter((i) => byIntroducer.has(i.introducer))
   for (const { introducer } of order) {
     if (chosen.length >= count) break
     const candidates = (byIntroducer.get(introducer) as Array<FeelerChoice>).sort((a, b) => (a.peerId < b.peerId ? -1 : 1))

@@ -159,8 +159,8 @@ export const dropUntriedIntroductions = (table: PeerTable, introducer: PeerId, n
 
 /**
  * How many more new peers credible `introducer` may put straight into the table: `UNPROVEN_PER_STREAK`
- * per introduction proven in a row from `PROVEN_STREAK − 1` on (none before it is proven), less those of its introductions still unproven (never tried, not
- * corroborated by another introducer).
+ * per introduction proven in a row from `PROVEN_STREAK − 1` on (none before it is proven), less those
+ * of its introductions still unproven (never tried, not corroborated by another introducer).
  */
 const unprovenAllowance = (table: PeerTable, introducer: PeerId, stats: IntroductionStats | undefined, nowMs: number): number => {
   let unproven = 0
@@ -175,9 +175,9 @@ const unprovenAllowance = (table: PeerTable, introducer: PeerId, stats: Introduc
  * replaces an older one, nothing else does (the timestamp orders one signer's NodeInfos, never one
  * peer against another: see `ranking.ts`). A peer we have no record of, introduced by `introducer`,
  * goes on probation (`probation.ts`) — or, already there from another introducer, is promoted to the
- * table with the newest NodeInfo; a peer's own NodeInfo (no introducer) and the introductions of a
- * credible introducer (`credibility.ts`) are stored at once. Then
- * enforces the cap on records.
+ * table with the newest NodeInfo when either voice is credible (`credibility.ts`); a peer's own NodeInfo
+ * (no introducer) and, within its allowance, the introductions of a proven introducer (`PROVEN_STREAK`)
+ * are stored at once. Then enforces the cap on records.
  */
 export const mergeNodeInfos = (
   table: PeerTable,

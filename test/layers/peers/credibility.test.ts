@@ -162,7 +162,7 @@ describe("feelers", () => {
     expect(chooseFeelers(banned, NOW, 5, seededRng(1), new Set()).every((f) => !fromB.has(f.peerId))).toBe(true)
   })
 
-  it(`give an introducer not yet judged ${CREDIBLE_STREAK} at once, a credible one ${CREDIBLE_STREAK} again, a discredited one a single feeler`, () => {
+  it(`give an introducer not yet judged ${CREDIBLE_STREAK} at once, a credible one the rest to ${PROVEN_STREAK}, a proven or discredited one a single feeler`, () => {
     const table = mergeNodeInfos(mergeNodeInfos(withIntroducers(), infos(100, 3), NOW, A).table, infos(200, 6), NOW, B).table
     const introducerOf = (peerId: PeerId) => HashMap.unsafeGet(table.probation, peerId).introducedBy
     const count = (chosen: ReadonlyArray<{ readonly peerId: PeerId }>, introducer: PeerId) => chosen.filter((f) => introducerOf(f.peerId) === introducer).length
@@ -173,10 +173,27 @@ describe("feelers", () => {
     // B one success into its streak: the rest of it.
     const started = dialSucceeded(table, peerOf(200), "sim://200", 10, NOW).table
     expect(count(chooseFeelers(started, NOW, 2 * CREDIBLE_STREAK, seededRng(1), new Set()), B)).toBe(CREDIBLE_STREAK - 1)
-    // Credible: CREDIBLE_STREAK more (a lucky liar is found out). Discredited (its failure outweighs its successes): one.
-    expect(count(chooseFeelers(withCredibleIntroducer(table, B, NOW), NOW, 2 * CREDIBLE_STREAK, seededRng(1), new Set()), B)).toBe(CREDIBLE_STREAK)
+    // Credible: the rest of its streak to PROVEN_STREAK (a lucky liar is found out). Proven: one.
+    // Discredited (its failure outweighs its successes): one.
+    expect(count(chooseFeelers(withCredibleIntroducer(table, B, NOW), NOW, 2 * CREDIBLE_STREAK, seededRng(1), new Set()), B)).toBe(
+      PROVEN_STREAK - CREDIBLE_STREAK
+    )
+    const proven = updateRecord(table, B, (r) => ({ ...r, introductions: { ...r.introductions, connected: PROVEN_STREAK, streak: PROVEN_STREAK } }))
+    expect(count(chooseFeelers(proven, NOW, 2 * CREDIBLE_STREAK, seededRng(1), new Set()), B)).toBe(1)
     const failed = dialFailed(table, peerOf(200), NOW).table
     expect(count(chooseFeelers(failed, NOW, 2 * CREDIBLE_STREAK, seededRng(1), new Set()), B)).toBe(1)
+  })
+
+  it("test a credible introducer not yet proven first, however few its untested introductions", () => {
+    // A has three untested introductions, B six; A is credible (not proven), B not yet judged.
+    const table = withCredibleIntroducer(mergeNodeInfos(mergeNodeInfos(withIntroducers(), infos(100, 3), NOW, A).table, infos(200, 6), NOW, B).table, A, NOW)
+    const introducerOf = (peerId: PeerId) => HashMap.unsafeGet(table.probation, peerId).introducedBy
+    for (let seed = 1; seed <= 5; seed++) {
+      expect(chooseFeelers(table, NOW, 3, seededRng(seed), new Set()).map((f) => introducerOf(f.peerId))).toEqual([A, A, A])
+    }
+    // Proven, it goes back among the others: B's bigger bucket first.
+    const proven = updateRecord(table, A, (r) => ({ ...r, introductions: { ...r.introductions, connected: PROVEN_STREAK, streak: PROVEN_STREAK } }))
+    expect(chooseFeelers(proven, NOW, 1, seededRng(1), new Set()).map((f) => introducerOf(f.peerId))).toEqual([B])
   })
 
   it("split between the introducers with the most untested introductions and those with the fewest", () => {
