@@ -7,7 +7,7 @@
  * answer. Losing credibility drops every introduction it made that was never reached (`table.ts`).
  */
 import type { IntroductionStats } from "../../services/PeerManager.js"
-import { CREDIBLE_STREAK, CREDIBLE_SUCCESS_RATIO } from "./policy.js"
+import { CREDIBLE_STREAK, CREDIBLE_SUCCESS_RATIO, PROVEN_STREAK } from "./policy.js"
 
 /**
  * Whether a responder's introductions have proven real: the last `CREDIBLE_STREAK` of them tested
@@ -26,3 +26,9 @@ export const isCredible = (stats: IntroductionStats | undefined): boolean =>
  */
 export const isDiscredited = (stats: IntroductionStats | undefined): boolean =>
   stats !== undefined && !isCredible(stats) && stats.failed * CREDIBLE_SUCCESS_RATIO > stats.connected
+
+/**
+ * Whether a credible responder is also proven: its streak reached `PROVEN_STREAK`. Only a proven
+ * responder's untried introductions are served, and only its new peers skip probation (`policy.ts`).
+ */
+export const isProven = (stats: IntroductionStats | undefined): boolean => isCredible(stats) && (stats?.streak ?? 0) >= PROVEN_STREAK

@@ -10,7 +10,7 @@
 import { HashMap } from "effect"
 import type { PeerId } from "../../domain/PeerId.js"
 import type { IntroductionStats, PeerRecord } from "../../services/PeerManager.js"
-import { isCredible, isDiscredited } from "./credibility.js"
+import { isCredible, isDiscredited, isProven } from "./credibility.js"
 import { CREDIBLE_STREAK, PROVEN_STREAK } from "./policy.js"
 import type { Rng } from "./prng.js"
 import { dialAddress } from "./ranking.js"
@@ -139,7 +139,7 @@ export const chooseFeelers = (table: PeerTable, nowMs: number, count: number, rn
   // up to 100 minted identities in one table).
   const onTrial = (introducer: PeerId) => {
     const stats = recordOf(table, introducer)?.introductions
-    return isCredible(stats) && (stats?.streak ?? 0) < PROVEN_STREAK
+    return isCredible(stats) && !isProven(stats)
   }
   const others = introducers.filter((i) => !onTrial(i.introducer))
   const order = [

@@ -13,8 +13,8 @@ import { HashMap } from "effect"
 import type { PeerId } from "../../domain/PeerId.js"
 import type { SignedNodeInfo } from "../../domain/nodeInfo.js"
 import type { PeerPolicy, PeerRecord, ServableRequest } from "../../services/PeerManager.js"
-import { isCredible } from "./credibility.js"
-import { DIAL_JITTER, FAILURE_DISCOUNT, QUALITY_WEIGHTS, RTT_REFERENCE_MS, PROVEN_STREAK } from "./policy.js"
+import { isProven } from "./credibility.js"
+import { DIAL_JITTER, FAILURE_DISCOUNT, QUALITY_WEIGHTS, RTT_REFERENCE_MS } from "./policy.js"
 import type { Rng } from "./prng.js"
 import { decayedScore, introducerTrust, isBannedAt } from "./reputation.js"
 import type { PeerTable } from "./table.js"
@@ -181,11 +181,11 @@ export const chooseTrim = (
 
 /**
  * Whether `introducer`'s word is enough to pass its untried introductions on: credible now
- * (`credibility.ts`) and proven: a streak of at least `PROVEN_STREAK` (a liar credible by luck rarely is).
+ * (`credibility.ts`) and proven (`isProven`: a liar credible by luck rarely is).
  */
 const introducerIsProven = (table: PeerTable, introducer: PeerId): boolean => {
   const record = HashMap.get(table.peers, introducer)
-  return record._tag === "Some" && isCredible(record.value.introductions) && record.value.introductions.streak >= PROVEN_STREAK
+  return record._tag === "Some" && isProven(record.value.introductions)
 }
 
 /**
