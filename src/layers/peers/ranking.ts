@@ -13,7 +13,7 @@ import { HashMap } from "effect"
 import type { PeerId } from "../../domain/PeerId.js"
 import type { SignedNodeInfo } from "../../domain/nodeInfo.js"
 import type { PeerPolicy, PeerRecord, ServableRequest } from "../../services/PeerManager.js"
-import { isProven } from "./credibility.js"
+import { isDiscredited, isProven } from "./credibility.js"
 import { DIAL_JITTER, FAILURE_DISCOUNT, QUALITY_WEIGHTS, RTT_REFERENCE_MS } from "./policy.js"
 import type { Rng } from "./prng.js"
 import { decayedScore, introducerTrust, isBannedAt } from "./reputation.js"
@@ -190,7 +190,8 @@ const introducerIsProven = (table: PeerTable, introducer: PeerId): boolean => {
 
 /**
  * NodeInfos we may serve, at most `limit`, best observed first (`byObservation`): verified, not banned,
- * not `exclude` (the caller), not dialled and never reached (tier 0: what a fake identity becomes after
+ * not a responder whose introductions we found mostly dead (`isDiscredited`: we do not recommend a peer
+ * caught lying to us, even before its charges ban it), not `exclude` (the caller), not dialled and never reached (tier 0: what a fake identity becomes after
  * one dial — relaying it would spread a liar's work), an introduction only if we reached it, a second
  * credible introducer reported it (`corroborated`) or its introducer is credible with a long enough streak
  * (`introducerIsProven`: the moment a feeler discredits it, its untested introductions are dropped), and
@@ -205,6 +206,7 @@ export const servableNodeInfos = (table: PeerTable, nowMs: number, request: Serv
         r.info !== undefined &&
         r.peerId !== request.exclude &&
         !isBannedAt(r, nowMs) &&
+        !isDiscredited(r.introductions) &&
         observedTier(r) > 0 &&
         (r.introducedBy === undefined || r.corroborated || r.successes > 0 || introducerIsProven(table, r.introducedBy)) &&
         nowMs - r.info.info.timestampMs < table.policy.maxInfoAgeMs - request.minRemainingMs

@@ -165,4 +165,17 @@ describe("servableNodeInfos", () => {
     // Below the limit: everything servable.
     expect(servableNodeInfos(known([1, 2, 3]), NOW, { exclude: peerOf(1), minRemainingMs: margin, limit: 400 })).toHaveLength(2)
   })
+
+  it("never recommends a peer we caught introducing mostly dead identities, connected or not", () => {
+    // Peer 2 answered (connected, reached) but two of its introductions failed against none reached.
+    let table = peerConnected(known([1, 2, 3]), peerOf(2), "sim://2", NOW).table
+    const liar = updateRecord(table, peerOf(2), (r) => ({ ...r, introductions: { ...r.introductions, connected: 0, failed: 2, streak: 0 } }))
+    const served = (t: PeerTable) => servableNodeInfos(t, NOW, { exclude: undefined, minRemainingMs: 0, limit: 400 }).map((s) => s.info.peerId)
+    expect(served(table)).toContain(peerOf(2))
+    expect(served(liar)).not.toContain(peerOf(2))
+    expect(served(liar)).toEqual(expect.arrayContaining([peerOf(1), peerOf(3)]))
+    // An honest relay with one dead introduction among many live ones is still served.
+    table = updateRecord(table, peerOf(2), (r) => ({ ...r, introductions: { ...r.introductions, connected: 8, failed: 1, streak: 0 } }))
+    expect(served(table)).toContain(peerOf(2))
+  })
 })
