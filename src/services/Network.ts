@@ -241,6 +241,12 @@ export interface NetworkService {
   readonly dial: (peerId: PeerId, address: string) => Effect.Effect<void, DialError>
   /** Closes the connection to `peerId` (no-op when not connected); its in-flight calls fail with `HangUp`. */
   readonly hangUp: (peerId: PeerId) => Effect.Effect<void>
+  /**
+   * `hangUp`, and closes the connections `peerId` opened to us and authenticated on (its calls in flight
+   * on them are cut): for a peer we banned, whose calls would only be refused — each still costing us an
+   * authentication and a refusal — while its connection held one of our inbound slots.
+   */
+  readonly cutOff: (peerId: PeerId) => Effect.Effect<void>
   /** A unary call to a connected peer. */
   readonly call: <Req, Res>(peerId: PeerId, method: UnaryMethod<Req, Res>, request: Req, options: CallOptions) => Effect.Effect<Res, CallError>
   /** A server-streaming call to a connected peer; the deadline covers the whole stream. */

@@ -59,7 +59,7 @@ export const makeDiscoveryLoop = (rt: DiscoveryRuntime) => {
     const connected = yield* network.connectedPeers
     const banned = new Set(yield* manager.reconcileConnections(connected))
     yield* manager.cullStale
-    yield* Effect.forEach(banned, network.hangUp, { discard: true })
+    yield* Effect.forEach(banned, network.cutOff, { discard: true })
     const seed = yield* rt.random.nextInt
     const credible = new Set<PeerId>()
     for (const peerId of connected) {

@@ -128,6 +128,6 @@ export const startFollowers = (rt: DiscoveryRuntime): Effect.Effect<void, never,
       )
     )
     yield* Effect.forkScoped(
-      Stream.runForEach(Stream.filter(bans, PeerChange.$is("PeerBanned")), ({ peerId }) => supervised("hang up")(network.hangUp(peerId)))
+      Stream.runForEach(Stream.filter(bans, PeerChange.$is("PeerBanned")), ({ peerId }) => supervised("cut off")(network.cutOff(peerId)))
     )
   })

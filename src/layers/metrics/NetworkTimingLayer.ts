@@ -65,6 +65,7 @@ export const timedNetwork = (network: NetworkService): NetworkService => ({
   listenAddress: network.listenAddress,
   dial: network.dial,
   hangUp: network.hangUp,
+  cutOff: network.cutOff,
   call: (peerId, method, request, options) =>
     Effect.flatMap(Clock.currentTimeNanos, (start) =>
       Effect.onExit(network.call(peerId, countingResponses(peerId, method), request, options), (exit) => record(peerId, method.method, start, exit))

@@ -62,10 +62,15 @@ describe("GetKnownPeers handler", () => {
         expect(codeOf(yield* ask(encodeSignedNodeInfo(nodeInfoSignedByWrongKey(nodeInfo(1, now + 1), signerOf(7)))))).toBe("INVALID_ARGUMENT") // forged: −30
         const afterForged = yield* server.manager.peer(peerOf(1))
         expect(Option.map(afterForged, (v) => [v.banned, v.info?.info.timestampMs])).toEqual(Option.some([false, now])) // the forged, newer info was not stored
-        // Someone else's info (−30): the caller is now banned, and refused outright.
-        expect(codeOf(yield* ask(encodeSignedNodeInfo(signedInfo(2, now))))).toBe("INVALID_ARGUMENT")
+        // Someone else's info (−30): the caller is now banned and cut off — the answer to the call that
+        // banned it may go down with its connection — ...
+        expect(["INVALID_ARGUMENT", "PeerUnavailable"]).toContain(codeOf(yield* ask(encodeSignedNodeInfo(signedInfo(2, now)))))
         expect(Option.isNone(yield* server.manager.peer(peerOf(2)))).toBe(true)
         expect(Option.map(yield* server.manager.peer(peerOf(1)), (v) => v.banned)).toEqual(Option.some(true))
+        yield* within(time, 1_000, Effect.void)
+        expect(yield* caller.connectedPeers).toEqual([])
+        // ...and when it connects again, refused outright.
+        yield* within(time, 1_000, caller.dial(server.peerId, simAddress(server.peerId)))
         expect(codeOf(yield* ask(encodeSignedNodeInfo(signedInfo(1, now + 2))))).toBe("PERMISSION_DENIED")
       })
     )

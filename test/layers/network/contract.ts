@@ -207,6 +207,30 @@ export const networkContract = (name: string, harness: NetworkHarness): void => 
       })
     )
 
+    test("cutting a peer off closes our connection to it and the one it opened to us", 3, ({ nodes: [a, b, c], settle, wait }) =>
+      Effect.gen(function* () {
+        yield* serveAll(a!)
+        yield* serveAll(b!)
+        yield* settle(connect(b!, a!))
+        yield* settle(connect(c!, a!))
+        yield* settle(connect(a!, b!))
+        // Their calls authenticate them on their connections to a.
+        expect((yield* settle(b!.call(a!.localPeerId, Echo, { text: "b" }, TIMEOUT))).caller).toBe(b!.localPeerId)
+        expect((yield* settle(c!.call(a!.localPeerId, Echo, { text: "c" }, TIMEOUT))).caller).toBe(c!.localPeerId)
+        yield* a!.cutOff(b!.localPeerId)
+        expect(yield* a!.connectedPeers).toEqual([])
+        yield* eventually(wait, Effect.map(b!.connectedPeers, (peers) => !peers.includes(a!.localPeerId)))
+        // Nobody else's connection is touched.
+        expect(yield* c!.connectedPeers).toEqual([a!.localPeerId])
+        expect((yield* settle(c!.call(a!.localPeerId, Echo, { text: "still" }, TIMEOUT))).text).toBe("still")
+        // A hang-up is ours alone: the connection c opened to a stays.
+        yield* settle(connect(a!, c!))
+        yield* a!.hangUp(c!.localPeerId)
+        yield* wait(Duration.millis(300))
+        expect(yield* c!.connectedPeers).toEqual([a!.localPeerId])
+      })
+    )
+
     test("concurrent dials of one peer make one connection and one event", 2, ({ nodes: [a, b], settle }) =>
       Effect.gen(function* () {
         const events = yield* a!.peerEvents

@@ -77,6 +77,7 @@ export const makeGrpcNetwork = (config: GrpcNetworkConfig): Effect.Effect<Networ
       localPeerId,
       listenAddress: `${host.includes(":") ? `[${host}]` : host}:${server.port}`,
       ...outbound,
+      cutOff: (peerId) => Effect.zipRight(outbound.hangUp(peerId), server.closeCaller(peerId)),
       handleUnary: (method, handler) => Effect.flatMap(router.addUnary(method, handler), (route) => server.serve(method.path, route)),
       handleServerStream: (method, handler) =>
         Effect.flatMap(router.addServerStream(method, handler), (route) => server.serve(method.path, route)),

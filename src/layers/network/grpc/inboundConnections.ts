@@ -33,6 +33,8 @@ interface Entry {
   /** Closes the connection's socket; the table has already forgotten it. */
   readonly close: () => void
   authenticated: boolean
+  /** Who authenticated on it (the PeerId of its calls' caller), once one did. */
+  caller: string | undefined
   activeCalls: number
 }
 
@@ -85,7 +87,7 @@ export class InboundConnectionTable {
       victim.close()
     }
     this.forget(this.entries.get(key)) // a stale entry for a reused port (its close event is late)
-    this.entries.set(key, { key, address, close, authenticated: false, activeCalls: 0 })
+    this.entries.set(key, { key, address, close, authenticated: false, caller: undefined, activeCalls: 0 })
     this.perAddress.set(address, this.countOf(address) + 1)
     return { admitted: true, evicted: victims.map((victim) => victim.key) }
   }
@@ -108,10 +110,29 @@ export class InboundConnectionTable {
     if (entry !== undefined) entry.activeCalls = Math.max(0, entry.activeCalls - 1)
   }
 
-  /** A call on `key` authenticated its caller: the connection is no longer a candidate to give way. */
-  authenticated(key: string): void {
+  /**
+   * A call on `key` authenticated its caller, `caller`: the connection is no longer a candidate to give
+   * way, and `closeCaller(caller)` closes it.
+   */
+  authenticated(key: string, caller: string): void {
     const entry = this.entries.get(key)
-    if (entry !== undefined) entry.authenticated = true
+    if (entry === undefined) return
+    entry.authenticated = true
+    entry.caller = caller
+  }
+
+  /**
+   * Closes every connection on which `caller` authenticated (we hung up on it, or banned it): a banned
+   * peer's calls are refused anyway, but its open connection would keep a slot, and every call on it
+   * would still cost an authentication and a refusal. Answers how many were closed.
+   */
+  closeCaller(caller: string): number {
+    const victims = [...this.entries.values()].filter((entry) => entry.caller === caller)
+    for (const victim of victims) {
+      this.forget(victim)
+      victim.close()
+    }
+    return victims.length
   }
 
   /** The oldest unauthenticated connection among `candidates`, idle ones first. */

@@ -57,6 +57,8 @@ export interface GrpcServer {
   readonly port: number
   /** Routes `path` to `route` until the scope closes. */
   readonly serve: (path: string, route: InboundRoute) => Effect.Effect<void, never, Scope.Scope>
+  /** Closes every inbound connection `peerId` authenticated on; answers how many. */
+  readonly closeCaller: (peerId: PeerId) => Effect.Effect<number>
 }
 
 /** What authentication needs from any kind of server call. */
@@ -110,7 +112,7 @@ export const startGrpcServer = (options: {
 
     /** The caller's PeerId; its connection is authenticated from then on (it no longer gives way). */
     const authenticate = (call: SurfaceCall): Effect.Effect<PeerId, HandlerStatus> =>
-      Effect.tap(identify(call), () => Effect.sync(() => connections.authenticated(call.getPeer())))
+      Effect.tap(identify(call), (peerId) => Effect.sync(() => connections.authenticated(call.getPeer(), peerId)))
 
     const statusOfExit = (exit: Exit.Exit<unknown, HandlerStatus>): Partial<grpc.StatusObject> =>
       Exit.isFailure(exit)
@@ -212,5 +214,5 @@ export const startGrpcServer = (options: {
         () => Effect.sync(() => server.unregister(path))
       ).pipe(Effect.asVoid)
 
-    return { port, serve }
+    return { port, serve, closeCaller: (peerId: PeerId) => Effect.sync(() => connections.closeCaller(peerId)) }
   })

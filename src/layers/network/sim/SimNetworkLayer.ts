@@ -191,6 +191,12 @@ export const makeSimNode = (config: SimNodeConfig): Effect.Effect<NetworkService
         })
       )
 
+    /** Closes the connection `from` dialled to `to`, if open. */
+    const closeConnection = (from: PeerId, to: PeerId) =>
+      Effect.flatMap(world.connection(from, to), (open) =>
+        Option.match(open, { onNone: () => Effect.void, onSome: (connection) => world.disconnect(connection, "HangUp") })
+      )
+
     return {
       localPeerId: self,
       listenAddress: address,
@@ -198,10 +204,8 @@ export const makeSimNode = (config: SimNodeConfig): Effect.Effect<NetworkService
         peerId === self
           ? Effect.fail(new PeerUnavailable({ peerId, reason: "Unreachable", detail: "cannot dial the local node" }))
           : Effect.asVoid(world.connect(self, peerId, dialAddress)),
-      hangUp: (peerId) =>
-        Effect.flatMap(world.connection(self, peerId), (open) =>
-          Option.match(open, { onNone: () => Effect.void, onSome: (connection) => world.disconnect(connection, "HangUp") })
-        ),
+      hangUp: (peerId) => closeConnection(self, peerId),
+      cutOff: (peerId) => Effect.zipRight(closeConnection(self, peerId), closeConnection(peerId, self)),
       call,
       callStream,
       handleUnary: (method, handler) => Effect.asVoid(router.addUnary(method, handler)),
