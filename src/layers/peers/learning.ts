@@ -5,16 +5,19 @@
  * connections a round, so at 1,000 nodes it read ≈ 2 credible answers a tick; each answer samples 200
  * of ≈ 1,000 peers, so a peer still missing had ≈ 0.2 chances in each, and the last tenth of the network
  * took ten more ticks to learn (measured: 96,886 honest entries missing at tick 10, 107 at tick 20).
- * Only while something waits on probation: once every peer a node heard of is confirmed, more answers
- * teach it nothing and it stops.
+ * Only while something that may be real waits on probation: once every peer a node heard of is
+ * confirmed, more answers teach it nothing and it stops — and so it does when all that waits is the word
+ * of responders found out (`isDiscredited`): under a lasting Sybil flood the liars' buckets are never
+ * empty, and a node made its two extra connections every round for ever.
  */
 import { HashMap } from "effect"
 import type { PeerId } from "../../domain/PeerId.js"
 import type { PeerRecord } from "../../services/PeerManager.js"
-import { isCredible } from "./credibility.js"
+import { isCredible, isDiscredited } from "./credibility.js"
 import { sample, type Rng } from "./prng.js"
 import { dialAddress, isEligibleForDial } from "./ranking.js"
-import type { PeerTable } from "./table.js"
+import { isBannedAt } from "./reputation.js"
+import { recordOf, type PeerTable } from "./table.js"
 
 /** One learning dial: whom and where. */
 export interface LearningChoice {
@@ -23,12 +26,25 @@ export interface LearningChoice {
 }
 
 /**
+ * Whether a probation entry has a voice we still believe: its introducer or another reporter, neither
+ * banned nor discredited (or not in the table: never judged).
+ */
+const waitsOnSomeoneBelieved = (table: PeerTable, nowMs: number): boolean => {
+  const believed = (peerId: PeerId) => {
+    const record = recordOf(table, peerId)
+    return record === undefined || (!isBannedAt(record, nowMs) && !isDiscredited(record.introductions))
+  }
+  for (const entry of HashMap.values(table.probation)) if (believed(entry.introducedBy) || entry.reportedBy.some(believed)) return true
+  return false
+}
+
+/**
  * Up to `count` credible peers to dial and ask (`credibility.ts`), at random among those eligible for a
  * dial (not connected or dialling, not banned, not backing off, with an address) and not in `exclude`;
- * none while the probation set is empty.
+ * none unless something on probation has a voice we still believe (`waitsOnSomeoneBelieved`).
  */
 export const chooseLearningDials = (table: PeerTable, nowMs: number, count: number, rng: Rng, exclude: ReadonlySet<PeerId>): Array<LearningChoice> => {
-  if (count <= 0 || HashMap.size(table.probation) === 0) return []
+  if (count <= 0 || !waitsOnSomeoneBelieved(table, nowMs)) return []
   const candidates: Array<PeerRecord> = []
   for (const r of HashMap.values(table.peers)) {
     if (!exclude.has(r.peerId) && isEligibleForDial(r, nowMs) && isCredible(r.introductions)) candidates.push(r)

@@ -56,6 +56,15 @@ describe("learning dials", () => {
     expect(learnt(empty, 4)).toEqual([])
   })
 
+  it("stop when all that waits on probation is the word of responders found out (a lasting Sybil flood)", () => {
+    // Peer 5, the introducer of 50, is discredited: its introductions failed, none connected.
+    const discredited = updateRecord(world(), peerOf(5), (r) => ({ ...r, introductions: { ...r.introductions, failed: 3, streak: 0 } }))
+    expect(learnt(discredited, 4)).toEqual([])
+    // Another voice we still believe (peer 6, never judged) reported 50 too: worth asking again.
+    const reported = mergeNodeInfos(discredited, [signedInfo(50, NOW)], NOW, peerOf(6)).table
+    expect(learnt(reported, 4)).toHaveLength(4)
+  })
+
   it(`are planned ${LEARNING_DIALS_PER_ROUND} a round beside the feelers, with a connection, and marked as dialling`, () => {
     const request = { target: 8, wanted: 0, rotationProbability: 0, rng: seededRng(3) }
     expect(planDials(world(), NOW, { ...request, connectedCount: 0 }).value.filter((o) => o.purpose === "Learn")).toEqual([])
