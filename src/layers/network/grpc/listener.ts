@@ -16,6 +16,7 @@ import * as tls from "node:tls"
 import type { Duplex } from "node:stream"
 import { Effect, type Scope } from "effect"
 import { ListenFailed } from "../../../services/Network.js"
+import { addressGroup } from "./addressGroup.js"
 import type { InboundConnectionTable } from "./inboundConnections.js"
 
 /**
@@ -87,7 +88,8 @@ export const listen = (options: {
         secured?.destroy()
         raw.destroy()
       }
-      const admission = table.admit(key, address, close)
+      // Capped per address group (an IPv6 /64), not per address: see `addressGroup.ts`.
+      const admission = table.admit(key, addressGroup(address), close)
       if (!admission.admitted) return void raw.destroy()
       sockets.add(raw)
       const onClose = (): void => {
