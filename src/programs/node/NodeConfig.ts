@@ -74,7 +74,7 @@ export const LimitKnobs = Schema.Struct({
   requestsPerSecondPerPeer: Schema.optionalWith(PositiveInt, { exact: true }),
   /** Inbound connections held at once (default 512). */
   maxInboundConnections: Schema.optionalWith(PositiveInt, { exact: true }),
-  /** Inbound connections from one IP address (default 16; raise it when many nodes share a host). */
+  /** Inbound connections from one IPv4 address or IPv6 /64 (default 16; raise it when many nodes share a host). */
   maxInboundConnectionsPerAddress: Schema.optionalWith(PositiveInt, { exact: true })
 })
 
