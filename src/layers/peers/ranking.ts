@@ -14,7 +14,7 @@ import type { PeerId } from "../../domain/PeerId.js"
 import type { SignedNodeInfo } from "../../domain/nodeInfo.js"
 import type { PeerPolicy, PeerRecord, ServableRequest } from "../../services/PeerManager.js"
 import { isDiscredited, isProven } from "./credibility.js"
-import { DIAL_JITTER, FAILURE_DISCOUNT, QUALITY_WEIGHTS, RTT_REFERENCE_MS } from "./policy.js"
+import { DIAL_JITTER, DISCREDITED_DISCOUNT, FAILURE_DISCOUNT, QUALITY_WEIGHTS, RTT_REFERENCE_MS } from "./policy.js"
 import type { Rng } from "./prng.js"
 import { decayedScore, introducerTrust, isBannedAt } from "./reputation.js"
 import type { PeerTable } from "./table.js"
@@ -64,9 +64,9 @@ export const priorOf = (table: PeerTable, record: PeerRecord): number => {
   return introducer._tag === "Some" ? introducerTrust(introducer.value.introductions) : 0.5
 }
 
-/** A record's quality with its introducer's trust as the prior. */
+/** A record's quality with its introducer's trust as the prior, discounted while it is discredited (`DISCREDITED_DISCOUNT`). */
 export const observedQuality = (table: PeerTable, record: PeerRecord, nowMs: number): number =>
-  quality(record, nowMs, table.policy, priorOf(table, record))
+  quality(record, nowMs, table.policy, priorOf(table, record)) * (isDiscredited(record.introductions) ? DISCREDITED_DISCOUNT : 1)
 
 /**
  * What this node has seen of a peer itself: 3 connected now, 2 connected or answered before, 1 never

@@ -134,6 +134,20 @@ describe("chooseTrim", () => {
     expect(chooseTrim(table, NOW, connected, 3, 0, new Set([peerOf(2)]))).toEqual([peerOf(4)])
     expect(chooseTrim(table, NOW, connected, 4, 0)).toEqual([])
   })
+
+  it("drops a peer found lying about other peers first, and dials it only when nobody better is eligible", () => {
+    // Peer 3 is the fastest, but most of what it introduced failed to connect.
+    let table = known([1, 2, 3, 4])
+    for (const i of [1, 2, 4]) table = withRtt(table, i, 200)
+    table = withRtt(table, 3, 10)
+    const liar = updateRecord(table, peerOf(3), (r) => ({ ...r, introductions: { ...r.introductions, connected: 1, failed: 6, streak: 0 } }))
+    const connected = [1, 2, 3, 4].map(peerOf)
+    expect(chooseTrim(table, NOW, connected, 3, 0)).not.toEqual([peerOf(3)])
+    expect(chooseTrim(liar, NOW, connected, 3, 0)).toEqual([peerOf(3)])
+    // Dialling (with the usual jitter): the liar comes last, but is still dialled when it is all there is.
+    for (let seed = 1; seed <= 20; seed++) expect(chooseDials(liar, NOW, 4, 0, seededRng(seed)).at(-1)?.peerId).toBe(peerOf(3))
+    expect(chooseDials(liar, NOW, 1, 0, seededRng(1), new Set([1, 2, 4].map(peerOf))).map((r) => r.peerId)).toEqual([peerOf(3)])
+  })
 })
 
 describe("reconcileConnections", () => {
