@@ -52,6 +52,17 @@ export interface FeelerChoice {
 export const WIDELY_REPORTED_SHARE = 4
 
 /**
+ * Whether `peerId`'s word about a peer still counts: known to us, neither banned nor discredited (liars
+ * repeat each other's minted identities, but a liar whose introductions were tested is discredited and
+ * no longer counts). Used to rank probation entries (`widelyReported`) and to decide whether anything on
+ * probation is worth learning dials (`learning.ts`).
+ */
+export const isBelievedVoice = (table: PeerTable, peerId: PeerId, nowMs: number): boolean => {
+  const record = recordOf(table, peerId)
+  return record !== undefined && !isBannedAt(record, nowMs) && !isDiscredited(record.introductions)
+}
+
+/**
  * Up to `count` probation entries reported by the most other introducers (`ProbationEntry.reportedBy`),
  * counting only reporters neither banned nor discredited — liars repeat each other's minted identities,
  * but a liar whose introductions were tested is discredited and no longer counts — and at least one;
@@ -67,10 +78,7 @@ const widelyReported = (
   usable: (introducer: PeerId) => boolean
 ): Array<FeelerChoice> => {
   if (count <= 0) return []
-  const counts = (reporter: PeerId) => {
-    const record = recordOf(table, reporter)
-    return record !== undefined && !isBannedAt(record, nowMs) && !isDiscredited(record.introductions)
-  }
+  const counts = (reporter: PeerId) => isBelievedVoice(table, reporter, nowMs)
   const ranked: Array<{ readonly choice: FeelerChoice; readonly reporters: number; readonly tie: number }> = []
   for (const entry of HashMap.values(table.probation)) {
     const address = entry.info.info.addresses[0]

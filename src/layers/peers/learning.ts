@@ -13,11 +13,11 @@
 import { HashMap } from "effect"
 import type { PeerId } from "../../domain/PeerId.js"
 import type { PeerRecord } from "../../services/PeerManager.js"
-import { isCredible, isDiscredited } from "./credibility.js"
+import { isCredible } from "./credibility.js"
+import { isBelievedVoice } from "./feelers.js"
 import { sample, type Rng } from "./prng.js"
 import { dialAddress, isEligibleForDial } from "./ranking.js"
-import { isBannedAt } from "./reputation.js"
-import { recordOf, type PeerTable } from "./table.js"
+import type { PeerTable } from "./table.js"
 
 /** One learning dial: whom and where. */
 export interface LearningChoice {
@@ -25,15 +25,9 @@ export interface LearningChoice {
   readonly address: string
 }
 
-/**
- * Whether a probation entry has a voice we still believe: its introducer or another reporter, neither
- * banned nor discredited (or not in the table: never judged).
- */
+/** Whether some probation entry has a voice we still believe (`isBelievedVoice`): its introducer or another reporter. */
 const waitsOnSomeoneBelieved = (table: PeerTable, nowMs: number): boolean => {
-  const believed = (peerId: PeerId) => {
-    const record = recordOf(table, peerId)
-    return record === undefined || (!isBannedAt(record, nowMs) && !isDiscredited(record.introductions))
-  }
+  const believed = (peerId: PeerId) => isBelievedVoice(table, peerId, nowMs)
   for (const entry of HashMap.values(table.probation)) if (believed(entry.introducedBy) || entry.reportedBy.some(believed)) return true
   return false
 }

@@ -191,8 +191,8 @@ const introducerIsProven = (table: PeerTable, introducer: PeerId): boolean => {
 /**
  * NodeInfos we may serve, at most `limit`, best observed first (`byObservation`): verified, not banned,
  * not a responder whose introductions we found mostly dead (`isDiscredited`: we do not recommend a peer
- * caught lying to us, even before its charges ban it), not `exclude` (the caller), not dialled and never reached (tier 0: what a fake identity becomes after
- * one dial — relaying it would spread a liar's work), an introduction only if we reached it, a second
+ * caught lying to us, even before its charges ban it), not `exclude` (the caller), not dialled and never
+ * reached (tier 0: what a fake identity becomes after one dial — relaying it would spread a liar's work), an introduction only if we reached it, a second
  * credible introducer reported it (`corroborated`) or its introducer is credible with a long enough streak
  * (`introducerIsProven`: the moment a feeler discredits it, its untested introductions are dropped), and
  * young enough that they cannot expire on the way (`minRemainingMs`). Serving only reached or corroborated

@@ -122,7 +122,7 @@ export class InboundConnectionTable {
   }
 
   /**
-   * Closes every connection on which `caller` authenticated (we hung up on it, or banned it): a banned
+   * Closes every connection on which `caller` authenticated (we cut it off, `Network.cutOff`): a banned
    * peer's calls are refused anyway, but its open connection would keep a slot, and every call on it
    * would still cost an authentication and a refusal. Answers how many were closed.
    */
