@@ -12,7 +12,7 @@ import type { PeerId } from "../../domain/PeerId.js"
 import type { Admission, IntroductionStats, PeerPolicy } from "../../services/PeerManager.js"
 import { isCredible } from "./credibility.js"
 import { INTRODUCTION_CHARGE_EVERY, INTRODUCTION_FAILURE_RATIO } from "./policy.js"
-import { dropUntriedIntroductions, isNewerThanHeld, recordOf, reportOffence, unchanged, updateRecord, type PeerTable, type Transition } from "./table.js"
+import { dropUntriedIntroductions, isNewerThanHeld, promoteProvenIntroductions, recordOf, reportOffence, unchanged, updateRecord, type PeerTable, type Transition } from "./table.js"
 
 /**
  * New peers `stats`' owner may still introduce in its current window: the window budget (larger while
@@ -123,7 +123,12 @@ export const judgeIntroducer = (table: PeerTable, introducer: PeerId, connected:
   // Discredited by this failure: what it introduced while credible skipped probation, so every one of
   // those never reached goes (the reached ones proved themselves).
   const discredited = wasCredible && !isCredible(stats) ? dropUntriedIntroductions(updated, introducer, nowMs) : unchanged(updated, [])
-  if (connected || stats === undefined || !chargesIntroducer(stats)) return { ...discredited, value: false }
+  if (connected) {
+    // Its streak grew: so may what it is trusted with, and its introductions waiting on probation get it.
+    const promoted = promoteProvenIntroductions(discredited.table, introducer, nowMs)
+    return { table: promoted.table, changes: [...discredited.changes, ...promoted.changes], value: false }
+  }
+  if (stats === undefined || !chargesIntroducer(stats)) return { ...discredited, value: false }
   const charged = reportOffence(discredited.table, introducer, "FailedIntroductions", nowMs)
   return { ...charged, changes: [...discredited.changes, ...charged.changes] }
 }

@@ -49,7 +49,7 @@ export interface ProbationBounds {
 }
 
 /** Oldest first (first sight, then PeerId, so that ties are reproducible). */
-const byAge = (a: ProbationEntry, b: ProbationEntry): number =>
+export const byAge = (a: ProbationEntry, b: ProbationEntry): number =>
   a.firstSeenMs - b.firstSeenMs || (a.info.info.peerId < b.info.info.peerId ? -1 : a.info.info.peerId > b.info.info.peerId ? 1 : 0)
 
 /** The oldest entry among `entries`, or undefined. */

@@ -16,9 +16,9 @@ import {
   type PeerPolicy,
   type PeerRecord
 } from "../../services/PeerManager.js"
-import { isCredible } from "./credibility.js"
-import { EVICTION_SLACK, PROVEN_STREAK, UNPROVEN_PER_STREAK } from "./policy.js"
-import { addToProbation, cullProbation, dropIntroducedBy, withReporter, type Probation } from "./probation.js"
+import { isCredible, isProven } from "./credibility.js"
+import { EVICTION_SLACK, MAX_UNPROVEN_PER_INTRODUCER, PROVEN_STREAK, UNPROVEN_PER_STREAK } from "./policy.js"
+import { addToProbation, bucketsOf, byAge, cullProbation, dropIntroducedBy, withReporter, type Probation } from "./probation.js"
 import { evictionOrder, isConnectedOrDialling, sortedRecords } from "./ranking.js"
 import { applyOffence, decayedScore, isBannedAt, newRecord, recordFailure, recordSuccess } from "./reputation.js"
 
@@ -159,15 +159,41 @@ export const dropUntriedIntroductions = (table: PeerTable, introducer: PeerId, n
 
 /**
  * How many more new peers credible `introducer` may put straight into the table: `UNPROVEN_PER_STREAK`
- * per introduction proven in a row from `PROVEN_STREAK − 1` on (none before it is proven), less those
- * of its introductions still unproven (never tried, not corroborated by another introducer).
+ * per introduction proven in a row from `PROVEN_STREAK − 1` on (none before it is proven), at most
+ * `MAX_UNPROVEN_PER_INTRODUCER`, less those of its introductions still unproven (never tried, not
+ * corroborated by another introducer).
  */
 const unprovenAllowance = (table: PeerTable, introducer: PeerId, stats: IntroductionStats | undefined, nowMs: number): number => {
   let unproven = 0
   for (const record of HashMap.values(table.peers)) {
     if (record.introducedBy === introducer && !record.corroborated && isUntriedIntroduction(record, nowMs)) unproven += 1
   }
-  return UNPROVEN_PER_STREAK * Math.max(0, (stats?.streak ?? 0) - (PROVEN_STREAK - 1)) - unproven
+  const earned = UNPROVEN_PER_STREAK * Math.max(0, (stats?.streak ?? 0) - (PROVEN_STREAK - 1))
+  return Math.min(MAX_UNPROVEN_PER_INTRODUCER, earned) - unproven
+}
+
+/**
+ * Moves proven `introducer`'s introductions that wait on probation into the table, oldest first, as far
+ * as its allowance goes (`unprovenAllowance`): what it told us before it was proven, or beyond its
+ * allowance then, is worth as much as what it tells us now, and would otherwise wait for a feeler or a
+ * second credible voice. Called each time one of its introductions is reached (its streak, and so its
+ * allowance, grew). Measured at tick 8 of a 1,000-node run: 26,325 of the 181,572 missing honest
+ * entries waited on probation from a proven honest introducer that nobody else had reported.
+ */
+export const promoteProvenIntroductions = (table: PeerTable, introducer: PeerId, nowMs: number): Transition<number> => {
+  const stats = recordOf(table, introducer)?.introductions
+  if (!isProven(stats)) return unchanged(table, 0)
+  const allowance = unprovenAllowance(table, introducer, stats, nowMs)
+  if (allowance <= 0) return unchanged(table, 0)
+  const waiting = (bucketsOf(table.probation).get(introducer) ?? []).sort(byAge).slice(0, allowance)
+  let current = table
+  const changes: Array<PeerChange> = []
+  for (const entry of waiting) {
+    const promoted = promoteFromProbation(current, entry.info.info.peerId)
+    current = promoted.table
+    changes.push(...promoted.changes)
+  }
+  return { table: current, changes, value: waiting.length }
 }
 
 /**

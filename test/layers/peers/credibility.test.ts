@@ -19,6 +19,7 @@ import {
   MAX_NEW_PER_CREDIBLE_ANSWER,
   MAX_NEW_PER_CREDIBLE_WINDOW,
   MAX_NEW_PER_WINDOW,
+  MAX_UNPROVEN_PER_INTRODUCER,
   PROVEN_STREAK,
   UNPROVEN_PER_STREAK
 } from "../../../src/layers/peers/policy.js"
@@ -61,8 +62,10 @@ describe("credibility", () => {
     const admittedNew = answer.filter((_, i) => admitted.value[i] === "New")
     expect(admittedNew).toHaveLength(MAX_NEW_PER_CREDIBLE_ANSWER)
     // Straight to the table while its unproven introductions are within 4 × its streak from
-    // PROVEN_STREAK − 1; the rest wait.
-    const allowance = UNPROVEN_PER_STREAK * 3
+    // PROVEN_STREAK − 1; the rest wait. Its one introduction left on probation by `withReached` moved to
+    // the table when it was proven, and counts.
+    expect(recordOf(table, peerOf(100 + PROVEN_STREAK + 2))?.info).toBeDefined()
+    const allowance = UNPROVEN_PER_STREAK * 3 - 1
     const merged = mergeNodeInfos(admitted.table, admittedNew, NOW, A)
     expect(merged.value).toEqual([...Array(allowance).fill("Inserted"), ...Array(admittedNew.length - allowance).fill("Probation")])
     expect(recordOf(merged.table, peerOf(1_000))?.introducedBy).toBe(A)
@@ -77,6 +80,38 @@ describe("credibility", () => {
     const plain = admitIntroductions(withIntroducers(), B, answer, NOW)
     expect(plain.value.filter((v) => v === "New")).toHaveLength(MAX_NEW_PER_ANSWER)
     expect(mergeNodeInfos(plain.table, answer.slice(0, 3), NOW, B).value).toEqual(["Probation", "Probation", "Probation"])
+  })
+
+  it("moves a proven introducer's introductions waiting on probation into the table as its streak grows, within its allowance", () => {
+    let table = mergeNodeInfos(withIntroducers(), infos(100, 30), NOW, A).table
+    const waiting = (t: PeerTable) => [...HashMap.values(t.probation)].filter((e) => e.introducedBy === A).map((e) => e.info.info.peerId).sort()
+    const unprovenInTable = (t: PeerTable) =>
+      [...HashMap.values(t.peers)].filter((r) => r.introducedBy === A && r.successes === 0 && r.connection._tag !== "Connected").length
+    const reachNext = (t: PeerTable) => {
+      const next = waiting(t)[0] as PeerId
+      return dialSucceeded(markDialling(t, next, NOW), next, `sim://${next}`, 10, NOW).table
+    }
+    for (let k = 1; k < PROVEN_STREAK; k++) table = reachNext(table)
+    expect(unprovenInTable(table)).toBe(0) // credible, not proven: everything else still waits
+    expect(waiting(table)).toHaveLength(30 - (PROVEN_STREAK - 1))
+    table = reachNext(table)
+    expect(unprovenInTable(table)).toBe(UNPROVEN_PER_STREAK) // proven: its allowance moved at once
+    expect(waiting(table)).toHaveLength(30 - PROVEN_STREAK - UNPROVEN_PER_STREAK)
+    table = reachNext(table)
+    expect(unprovenInTable(table)).toBe(2 * UNPROVEN_PER_STREAK)
+    // The moved ones are its introductions, untried: its first failure drops them all again.
+    const failed = dialFailed(markDialling(table, waiting(table)[0] as PeerId, NOW), waiting(table)[0] as PeerId, NOW + 1_000).table
+    expect(unprovenInTable(failed)).toBe(0)
+  })
+
+  it(`never lets an introducer keep more than ${MAX_UNPROVEN_PER_INTRODUCER} unproven introductions in the table, however long its streak`, () => {
+    let table = withReached(PROVEN_STREAK + 20)
+    const unproven = [...HashMap.values(table.peers)].filter((r) => r.introducedBy === A && r.successes === 0).length
+    expect(unproven).toBe(1) // its one introduction that waited moved in when it was proven
+    const merged = mergeNodeInfos(table, infos(5_000, 50), NOW, A)
+    expect(merged.value.filter((v) => v === "Inserted")).toHaveLength(MAX_UNPROVEN_PER_INTRODUCER - 1)
+    table = merged.table
+    expect(mergeNodeInfos(table, infos(6_000, 1), NOW, A).value).toEqual(["Probation"])
   })
 
   it(`may introduce more than ${MAX_NEW_PER_WINDOW} new peers in a window while credible, not otherwise`, () => {
