@@ -79,7 +79,8 @@ export const MAX_NEW_PER_CREDIBLE_ANSWER = 100
  * A proven responder's introductions (`PROVEN_STREAK`) that skipped probation and are still unproven
  * (never reached, reported by no other credible voice) are at most this many per introduction of it
  * proven in a row from `PROVEN_STREAK − 1` on: 4 at a streak of 6, 8 at 7. Beyond, its new peers wait
- * on probation like anyone's, and so do a responder's that is only credible. Measured: a liar credible
+ * on probation like anyone's (moving to the table as its allowance grows: `promoteProvenIntroductions`),
+ * and so do a responder's that is only credible. Measured: a liar credible
  * from introducing its fellow attackers put 50 minted identities into a table with one answer; at 4 × its
  * streak (from 3) a liar credible by luck still put 12 into one table at once. An honest responder's
  * introductions are soon reported by others too, so the bound rarely holds it back.
