@@ -104,6 +104,25 @@ describe("credibility", () => {
     expect(unprovenInTable(failed)).toBe(0)
   })
 
+  it("moves what a proven introducer reported after another introducer too, after its own, as its introductions", () => {
+    // A (never judged) put 100..109 on probation; B repeated 105 while nobody believed B.
+    let table = mergeNodeInfos(withIntroducers(), infos(100, 10), NOW, A).table
+    table = mergeNodeInfos(table, [signedInfo(105, NOW)], NOW, B).table
+    expect(HashMap.unsafeGet(table.probation, peerOf(105)).reportedBy).toEqual([B])
+    // B's own introductions 200..206, reached one after another: proven at the sixth.
+    table = mergeNodeInfos(table, infos(200, PROVEN_STREAK + 1), NOW, B).table
+    for (let i = 0; i < PROVEN_STREAK; i++) table = dialSucceeded(markDialling(table, peerOf(200 + i), NOW), peerOf(200 + i), `sim://${200 + i}`, 10, NOW).table
+    // Its allowance (4) took its own waiting introduction first, then what it reported: 105, now B's.
+    expect(recordOf(table, peerOf(200 + PROVEN_STREAK))?.introducedBy).toBe(B)
+    expect(recordOf(table, peerOf(105))?.introducedBy).toBe(B)
+    expect(onProbation(table, 104)).toBe(true) // A's other introductions still wait
+    // B's first failure drops both again.
+    const failed = dialFailed(markDialling(table, peerOf(104), NOW), peerOf(104), NOW).table
+    expect(recordOf(failed, peerOf(105))).toBeDefined() // A's failure does not touch B's
+    const bFails = dialFailed(markDialling(table, peerOf(105), NOW), peerOf(105), NOW).table
+    expect(recordOf(bFails, peerOf(200 + PROVEN_STREAK))).toBeUndefined()
+  })
+
   it(`never lets an introducer keep more than ${MAX_UNPROVEN_PER_INTRODUCER} unproven introductions in the table, however long its streak`, () => {
     let table = withReached(PROVEN_STREAK + 20)
     const unproven = [...HashMap.values(table.peers)].filter((r) => r.introducedBy === A && r.successes === 0).length
@@ -251,7 +270,7 @@ describe("feelers", () => {
     ])
   })
 
-  it("send a quarter to the probation entries reported by the most introducers, not counting discredited ones", () => {
+  it("send half to the probation entries reported by the most introducers, not counting discredited ones", () => {
     const [C, D] = [peerOf(3), peerOf(4)]
     let table = mergeNodeInfos(tableOf(), [1, 2, 3, 4].map((i) => signedInfo(i, NOW)), NOW).table
     table = mergeNodeInfos(table, infos(100, 10), NOW, A).table
@@ -262,7 +281,9 @@ describe("feelers", () => {
     table = mergeNodeInfos(table, [signedInfo(106, NOW)], NOW, D).table // the same reporter twice counts once
     expect(onProbation(table, 105) && onProbation(table, 106)).toBe(true)
     expect(HashMap.unsafeGet(table.probation, peerOf(106)).reportedBy).toEqual([C, D])
-    for (let seed = 1; seed <= 5; seed++) expect(chooseFeelers(table, NOW, 4, seededRng(seed), new Set())[0]?.peerId).toBe(peerOf(106))
+    for (let seed = 1; seed <= 5; seed++) {
+      expect(chooseFeelers(table, NOW, 4, seededRng(seed), new Set()).slice(0, 2).map((f) => f.peerId)).toEqual([peerOf(106), peerOf(105)])
+    }
     // C and D found out (a failed introduction each, none reached): 106 counts no reporter, 105 one.
     const discredit = (t: PeerTable, p: PeerId) => updateRecord(t, p, (r) => ({ ...r, introductions: { ...r.introductions, failed: 1 } }))
     const found = discredit(discredit(table, C), D)
