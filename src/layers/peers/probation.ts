@@ -3,8 +3,9 @@
  * a responder's GetKnownPeers answer is not stored in the peer table — keys are free, and a liar's fake
  * identities (valid signatures, addresses nobody listens on) would fill a small table because nobody
  * dials them. It waits here, bucketed by introducer, never served and never counted as known, until a
- * second, distinct introducer reports it (one of the two must vouch: `vouches` in `table.ts`) or we dial
- * it successfully (both promote it to the table; see `table.ts` and `connections.ts`); a failed dial
+ * second, distinct introducer reports it (one of the two must vouch: `vouches` in `table.ts`), we dial
+ * it successfully, or its introducer (or a reporter) is proven and has allowance left (all three promote
+ * it to the table; see `table.ts`, `promoteProvenIntroductions`, and `connections.ts`); a failed dial
  * drops it and counts against its introducer, and a banned introducer's entries are dropped. Bounds:
  * `MAX_PROBATION_PER_INTRODUCER` per introducer and `MAX_PROBATION` in all (`policy.ts`); a full bucket
  * or a full set makes room with the introducer's own oldest entries, so one source cannot push out others.
