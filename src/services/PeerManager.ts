@@ -132,6 +132,8 @@ export interface PeerPolicy {
   readonly feelersPerRound: number
   /** Learning dials per round: credible peers we are not connected to, asked once while anything waits on probation. */
   readonly learningDialsPerRound: number
+  /** Confirmation dials per round: probation entries several believed voices reported, dialled (not queried) to prove them real. */
+  readonly confirmationDialsPerRound: number
   readonly introductionWindowMs: number
   /** Introduced peers on probation (not yet confirmed by a second introducer or a dial) per introducer, and in all. */
   readonly maxProbationPerIntroducer: number
@@ -214,6 +216,7 @@ export type DialPurpose =
   | "Rotate" // exploration at target: the worst connection is dropped once this one is up
   | "Feeler" // tests an untested introduction (judging its introducer); dropped after one query if above target
   | "Learn" // a credible peer we are not connected to, asked once for its known peers; dropped after it if above target
+  | "Confirm" // a probation entry several believed voices reported, dialled to prove it real (not queried); dropped if above target
 
 /** One dial the caller must run (and report with `recordDialResult`). */
 export interface DialOrder {

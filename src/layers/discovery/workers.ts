@@ -97,9 +97,13 @@ export const makeWorkers = (rt: DiscoveryRuntime, trim: (keep: ReadonlySet<PeerI
       const endMs = yield* Clock.currentTimeMillis
       yield* manager.recordDialResult(order.peerId, DialResult.Connected({ address: order.address, rttMs: endMs - startMs }))
       if (order.purpose === "Rotate") yield* trim(new Set([order.peerId]))
-      yield* query(order.peerId)
-      // A feeler or a learning dial has done its job (its introducer is judged, its answer read); kept only if we are short.
-      if ((order.purpose === "Feeler" || order.purpose === "Learn") && (yield* network.connectedPeers).length > tuning.targetConnections) yield* network.hangUp(order.peerId)
+      // A confirmation dial's connection is its whole test (the peer is real, its introducer credited).
+      if (order.purpose !== "Confirm") yield* query(order.peerId)
+      // A feeler, a learning or a confirmation dial has done its job (its introducer is judged, its answer
+      // read); kept only if we are short.
+      if (order.purpose !== "Fill" && order.purpose !== "Rotate" && order.purpose !== "Seed" && (yield* network.connectedPeers).length > tuning.targetConnections) {
+        yield* network.hangUp(order.peerId)
+      }
     })
 
   return { query, dial, processResponse }

@@ -8,6 +8,7 @@
 import { HashMap, Option } from "effect"
 import type { PeerId } from "../../domain/PeerId.js"
 import { PeerChange, type DialOrder, type DialPlanRequest, type PeerRecord } from "../../services/PeerManager.js"
+import { chooseConfirmationDials } from "./confirmations.js"
 import { chooseFeelers } from "./feelers.js"
 import { chooseLearningDials } from "./learning.js"
 import { judgeIntroducer, judgeIntroduction } from "./introductions.js"
@@ -55,11 +56,13 @@ export const peerDisconnected = (table: PeerTable, peerId: PeerId, nowMs: number
 
 /**
  * A dial succeeded after `rttMs` (one handshake round trip): a peer on probation is promoted to the
- * table (it is real), and a first dial is credited to the peer's introducer.
+ * table (it is real), and a first dial is credited to the peer's introducer — unless it was a
+ * confirmation dial (`ProbationEntry.confirming`).
  */
 export const dialSucceeded = (table: PeerTable, peerId: PeerId, address: string, rttMs: number, nowMs: number): Transition<void> => {
+  const confirming = Option.getOrUndefined(HashMap.get(table.probation, peerId))?.confirming === true
   const promoted = promoteFromProbation(table, peerId)
-  const judged = judgeIntroduction(promoted.table, peerId, true, nowMs)
+  const judged = confirming ? unchanged(promoted.table, false) : judgeIntroduction(promoted.table, peerId, true, nowMs)
   const connected = peerConnected(judged.table, peerId, address, nowMs)
   return {
     table: updateRecord(connected.table, peerId, (r) => recordSuccess(r, rttMs, table.policy), nowMs),
@@ -151,7 +154,8 @@ const probationDials = (table: PeerTable, nowMs: number, count: number, rng: Rng
  * - with at least one connection, `feelersPerRound` feelers (`feelers.ts`): untested introductions,
  *   dialled to judge their introducers (the caller drops them after one query if above target), and
  *   `learningDialsPerRound` learning dials (`learning.ts`): credible peers we are not connected to,
- *   asked once (dropped likewise).
+ *   asked once (dropped likewise), and `confirmationDialsPerRound` confirmation dials
+ *   (`confirmations.ts`): probation entries several believed voices reported, dialled, not queried.
  */
 export const planDials = (table: PeerTable, nowMs: number, input: DialPlanInput): Transition<ReadonlyArray<DialOrder>> => {
   const records = sortedRecords(table)
@@ -199,11 +203,18 @@ export const planDials = (table: PeerTable, nowMs: number, input: DialPlanInput)
     for (const learn of chooseLearningDials(table, nowMs, table.policy.learningDialsPerRound, input.rng, new Set(orders.map((o) => o.peerId)))) {
       orders.push({ peerId: learn.peerId, address: learn.address, purpose: "Learn" })
     }
+    for (const confirm of chooseConfirmationDials(table, nowMs, table.policy.confirmationDialsPerRound, input.rng, new Set(orders.map((o) => o.peerId)))) {
+      orders.push({ peerId: confirm.peerId, address: confirm.address, purpose: "Confirm" })
+      fromProbation.add(confirm.peerId)
+    }
   }
   const next = orders.reduce(
     (t, o) =>
       fromProbation.has(o.peerId)
-        ? { ...t, probation: HashMap.modify(t.probation, o.peerId, (e) => ({ ...e, diallingSinceMs: nowMs })) }
+        ? {
+            ...t,
+            probation: HashMap.modify(t.probation, o.peerId, (e) => (o.purpose === "Confirm" ? { ...e, diallingSinceMs: nowMs, confirming: true as const } : { ...e, diallingSinceMs: nowMs }))
+          }
         : markDialling(t, o.peerId, nowMs),
     table
   )

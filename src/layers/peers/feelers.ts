@@ -43,66 +43,12 @@ export interface FeelerChoice {
 }
 
 /**
- * One feeler in this many goes to the probation entries the most introducers reported (`widelyReported`).
- * Late in discovery, what a node still misses are honest peers every other node knows, each waiting on
- * its probation from an introducer not yet judged; with feelers spread over hundreds of introducers, a
- * node missing 14 of 359 honest peers at tick 10 of a 400-node run still missed the same 14 two ticks
- * later (measured), while its connections kept reporting them. Half, not a quarter: at tick 10 of a
- * 1,000-node run, half of the missing honest entries waited with two or more voices behind them, about
- * 30 a node against 2 such feelers a round (measured); a feeler that reaches one also credits its
- * introducer, so judging goes on.
- */
-export const WIDELY_REPORTED_SHARE = 2
-
-/**
- * Whether `peerId`'s word about a peer still counts: known to us, neither banned nor discredited (liars
- * repeat each other's minted identities, but a liar whose introductions were tested is discredited and
- * no longer counts). Used to rank probation entries (`widelyReported`) and to decide whether anything on
- * probation is worth learning dials (`learning.ts`).
- */
-export const isBelievedVoice = (table: PeerTable, peerId: PeerId, nowMs: number): boolean => {
-  const record = recordOf(table, peerId)
-  return record !== undefined && !isBannedAt(record, nowMs) && !isDiscredited(record.introductions)
-}
-
-/**
- * Up to `count` probation entries reported by the most other introducers (`ProbationEntry.reportedBy`),
- * counting only reporters neither banned nor discredited — liars repeat each other's minted identities,
- * but a liar whose introductions were tested is discredited and no longer counts — and at least one;
- * ties at random. A dial that connects promotes the peer and credits its introducer; one that fails
- * charges the introducer, as any feeler.
- */
-const widelyReported = (
-  table: PeerTable,
-  nowMs: number,
-  count: number,
-  rng: Rng,
-  exclude: ReadonlySet<PeerId>,
-  usable: (introducer: PeerId) => boolean
-): Array<FeelerChoice> => {
-  if (count <= 0) return []
-  const counts = (reporter: PeerId) => isBelievedVoice(table, reporter, nowMs)
-  const ranked: Array<{ readonly choice: FeelerChoice; readonly reporters: number; readonly tie: number }> = []
-  for (const entry of HashMap.values(table.probation)) {
-    const address = entry.info.info.addresses[0]
-    if (entry.reportedBy.length === 0 || entry.diallingSinceMs !== undefined || address === undefined) continue
-    if (exclude.has(entry.info.info.peerId) || !usable(entry.introducedBy)) continue
-    const reporters = entry.reportedBy.filter(counts).length
-    if (reporters > 0) ranked.push({ choice: { peerId: entry.info.info.peerId, address, onProbation: true }, reporters, tie: 0 })
-  }
-  return ranked
-    .sort((a, b) => (a.choice.peerId < b.choice.peerId ? -1 : 1))
-    .map((r) => ({ ...r, tie: rng() }))
-    .sort((a, b) => b.reporters - a.reporters || a.tie - b.tie)
-    .slice(0, count)
-    .map((r) => r.choice)
-}
-
-/**
- * Up to `count` feelers: half to the probation entries most widely reported (`widelyReported`);
- * the rest by introducer, among those not banned: first the credible ones not yet proven, then half of
- * the others those with the most untested introductions (ties at random), half those with the fewest,
- * each contributing its quota (`feelerQuota`) of its untested introductions, at random.
+ * Up to `count` feelers, by introducer, among those not banned: first the credible ones not yet proven,
+ * then half of the others those with the most untested introductions (ties at random), half those with
+ * the fewest, each contributing its quota (`feelerQuota`) of its untested introductions, at random. At
+ * random, because a feeler's verdict judges the introducer: a sample biased toward what many voices
+ * repeat (`confirmations.ts` dials those, and credits no one) would credit colluding liars, who all
+ * repeat their real fellow attackers.
  */
 export const chooseFeelers = (table: PeerTable, nowMs: number, count: number, rng: Rng, exclude: ReadonlySet<PeerId>): Array<FeelerChoice> => {
   if (count <= 0) return []
@@ -137,13 +83,7 @@ export const chooseFeelers = (table: PeerTable, nowMs: number, count: number, rn
   // us of one or two peers nobody else did — late in discovery those are what a node still misses, and
   // with every feeler spent on the liars' big buckets they waited for ever (measured at 400 nodes: all
   // the honest entries still missing at tick 11 sat on probation from honest introducers not yet credible).
-  const chosen: Array<FeelerChoice> = widelyReported(table, nowMs, Math.floor(count / WIDELY_REPORTED_SHARE), rng, exclude, usable)
-  const swept = new Set(chosen.map((c) => c.peerId))
-  for (const [introducer, list] of byIntroducer) {
-    const rest = list.filter((c) => !swept.has(c.peerId))
-    if (rest.length === 0) byIntroducer.delete(introducer)
-    else byIntroducer.set(introducer, rest)
-  }
+  const chosen: Array<FeelerChoice> = []
   // Credible introducers not yet proven are tested first: their word promotes peers from probation now,
   // and a liar credible by luck is caught while it is (at 1,000 nodes ≈ 20 liars stayed credible to some
   // honest node from tick 4 to 12, untested, while the feelers went to the liars' full probation buckets;

@@ -146,6 +146,17 @@ export const FEELERS_PER_ROUND = 8
  */
 export const LEARNING_DIALS_PER_ROUND = 4
 /**
+ * Confirmation dials per round (`confirmations.ts`): short connections to the probation entries that the
+ * most voices we believe reported, with no query — the dial itself is the test (a peer reached is real and
+ * moves to the table; a failed one charges its introducer, a reached one credits no one). Late in
+ * discovery what a node still misses waits there: at tick 10 of a 1,000-node run half of the missing
+ * honest entries had two or more believed voices behind them and no credible one, ≈ 30 a node and
+ * hundreds at the nodes that knew least, against the 2 feelers a round that went to them then. Sixteen
+ * cost sixteen handshakes per 5 s (no answer to read), only while such an entry waits; a converged
+ * network has none.
+ */
+export const CONFIRMATION_DIALS_PER_ROUND = 16
+/**
  * A credible responder is *proven* once its streak of reached introductions is at least this, twice what
  * credibility takes. Credibility lets its word promote a peer from probation; only a proven responder's
  * untried introductions are served (passed on in our answers, where every node that asks us believes
@@ -255,6 +266,7 @@ export const defaultPeerPolicy: PeerPolicy = {
   maxNewPerCredibleWindow: MAX_NEW_PER_CREDIBLE_WINDOW,
   feelersPerRound: FEELERS_PER_ROUND,
   learningDialsPerRound: LEARNING_DIALS_PER_ROUND,
+  confirmationDialsPerRound: CONFIRMATION_DIALS_PER_ROUND,
   introductionWindowMs: INTRODUCTION_WINDOW_MS,
   maxProbationPerIntroducer: MAX_PROBATION_PER_INTRODUCER,
   maxProbation: MAX_PROBATION

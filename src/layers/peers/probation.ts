@@ -25,10 +25,19 @@ export interface ProbationEntry {
   readonly diallingSinceMs: number | undefined
   /**
    * Other introducers that reported it since, none of whose word promotes it (not credible), at most
-   * `MAX_RECORDED_REPORTERS`: how widely it is known, which feelers use to find the honest peers a node
-   * still misses (`feelers.ts`). Never a reason to believe it: liars repeat each other's identities.
+   * `MAX_RECORDED_REPORTERS`: how widely it is known, which confirmation dials use to find the honest
+   * peers a node still misses (`confirmations.ts`). Never a reason to believe it, nor to credit its
+   * introducer when it is reached: liars repeat each other's identities.
    */
   readonly reportedBy: ReadonlyArray<PeerId>
+  /**
+   * Set while the dial under way is a confirmation dial (`confirmations.ts`): reached, the peer moves to the
+   * table but its introducer is not credited, since these dials go to what the most voices reported, and
+   * colluding liars all report their fellow attackers (real and reachable): crediting them made liars
+   * credible (15–49 minted identities in one table at 400 nodes, none without). Failed, the introducer is
+   * charged as usual.
+   */
+  readonly confirming?: true
 }
 
 /** Other reporters remembered per probation entry: enough to rank entries by how widely they are known. */

@@ -261,7 +261,7 @@ export const mergeNodeInfos = (
         return "Inserted"
       }
       if (held !== undefined) {
-        // A voice that does not promote it still says how widely it is known (`feelers.ts` uses it).
+        // A voice that does not promote it still says how widely it is known (`confirmations.ts` uses it).
         const reported = introducedBy === undefined ? held : withReporter(held, introducedBy)
         const newer = held.info.info.timestampMs < signed.info.timestampMs
         if (reported !== held || newer) {

@@ -18,7 +18,7 @@ import { SimNetworkLayer } from "../../layers/network/sim/SimNetworkLayer.js"
 import type { DiscoveryTuning } from "../../layers/discovery/constants.js"
 import { DiscoveryLayer } from "../../layers/discovery/DiscoveryLayer.js"
 import { PeerManagerLayer } from "../../layers/peers/PeerManagerLayer.js"
-import { FEELERS_PER_ROUND, LEARNING_DIALS_PER_ROUND } from "../../layers/peers/policy.js"
+import { CONFIRMATION_DIALS_PER_ROUND, FEELERS_PER_ROUND, LEARNING_DIALS_PER_ROUND } from "../../layers/peers/policy.js"
 
 /** What to simulate. */
 export interface SimDiscoveryConfig {
@@ -150,8 +150,8 @@ export interface NodeConvergence {
 /**
  * Whether every running node knows every other one in `among` (a NodeInfo signed at or after
  * `freshSinceMs`) and holds `min(target, |among| − 1)` connections — or up to `FEELERS_PER_ROUND` +
- * `LEARNING_DIALS_PER_ROUND` more: a feeler or a learning dial (short connections, dropped after one
- * query) may be open when the world is looked at.
+ * `LEARNING_DIALS_PER_ROUND` + `CONFIRMATION_DIALS_PER_ROUND` more: a feeler, a learning or a
+ * confirmation dial (short connections, dropped after one query or none) may be open when the world is looked at.
  */
 export const convergence = (
   sim: SimDiscoveryWorld,
@@ -173,6 +173,6 @@ export const convergence = (
       const connected = (yield* node.network.connectedPeers).length
       nodes.push({ index, missing, connected })
     }
-    const atTarget = (connected: number) => connected >= wantConnections && connected <= wantConnections + FEELERS_PER_ROUND + LEARNING_DIALS_PER_ROUND
+    const atTarget = (connected: number) => connected >= wantConnections && connected <= wantConnections + FEELERS_PER_ROUND + LEARNING_DIALS_PER_ROUND + CONFIRMATION_DIALS_PER_ROUND
     return { converged: nodes.every((n) => n.missing === 0 && atTarget(n.connected)), nodes }
   })

@@ -270,26 +270,6 @@ describe("feelers", () => {
     ])
   })
 
-  it("send half to the probation entries reported by the most introducers, not counting discredited ones", () => {
-    const [C, D] = [peerOf(3), peerOf(4)]
-    let table = mergeNodeInfos(tableOf(), [1, 2, 3, 4].map((i) => signedInfo(i, NOW)), NOW).table
-    table = mergeNodeInfos(table, infos(100, 10), NOW, A).table
-    // 105 is reported again by B; 106 by C and D. None of them vouches: all stay on probation, remembered.
-    table = mergeNodeInfos(table, [signedInfo(105, NOW)], NOW, B).table
-    table = mergeNodeInfos(table, [signedInfo(106, NOW)], NOW, C).table
-    table = mergeNodeInfos(table, [signedInfo(106, NOW)], NOW, D).table
-    table = mergeNodeInfos(table, [signedInfo(106, NOW)], NOW, D).table // the same reporter twice counts once
-    expect(onProbation(table, 105) && onProbation(table, 106)).toBe(true)
-    expect(HashMap.unsafeGet(table.probation, peerOf(106)).reportedBy).toEqual([C, D])
-    for (let seed = 1; seed <= 5; seed++) {
-      expect(chooseFeelers(table, NOW, 4, seededRng(seed), new Set()).slice(0, 2).map((f) => f.peerId)).toEqual([peerOf(106), peerOf(105)])
-    }
-    // C and D found out (a failed introduction each, none reached): 106 counts no reporter, 105 one.
-    const discredit = (t: PeerTable, p: PeerId) => updateRecord(t, p, (r) => ({ ...r, introductions: { ...r.introductions, failed: 1 } }))
-    const found = discredit(discredit(table, C), D)
-    for (let seed = 1; seed <= 5; seed++) expect(chooseFeelers(found, NOW, 4, seededRng(seed), new Set())[0]?.peerId).toBe(peerOf(105))
-  })
-
   it("are planned only with a connection, and mark their probation entries as being dialled", () => {
     const table = mergeNodeInfos(withIntroducers(), infos(100, CREDIBLE_STREAK + 1), NOW, A).table
     const request = { target: 8, wanted: 0, rotationProbability: 0, rng: seededRng(3) }
