@@ -72,6 +72,13 @@ export interface DiscoveryBenchResult {
   /** The same, over tables only, and over served candidates only. */
   readonly honestShareTable: number
   readonly honestShareServed: number
+  /**
+   * `honestShare` not counting the attacker nodes themselves: real, reachable peers that honest relays
+   * pass on, so an honest table that knows the whole network holds them all and `honestShare` is at most
+   * (honest − 1) / (nodes − 1), 0.8999 at 1,000 nodes with 10 % attackers. This share is what the minted
+   * identities take, which is what an attacker gains by lying.
+   */
+  readonly honestShareWithoutAttackerNodes: number
   /** Most fake identities (minted by the attackers) in one honest node's table, and attacker nodes in it. */
   readonly maxFakesInTable: number
   readonly maxAttackersInTable: number
@@ -107,8 +114,10 @@ const attackOutcome = (sim: SimDiscoveryWorld, honest: ReadonlyArray<number>, fa
     let maxAttackersInTable = 0
     const honestIds = new Set<PeerId>(honest.map((i) => sim.peerIds[i] as PeerId))
     const shareOf = (peers: ReadonlyArray<PeerId>) => (peers.length === 0 ? 1 : peers.filter((p) => honestIds.has(p)).length / peers.length)
+    const shareWithout = (peers: ReadonlyArray<PeerId>) => shareOf(peers.filter((p) => !attackers.has(p)))
     let honestShareTable = 1
     let honestShareServed = 1
+    let honestShareWithoutAttackerNodes = 1
     let eclipsed = 0
     for (const index of honest) {
       const node = sim.node(index)
@@ -119,9 +128,18 @@ const attackOutcome = (sim: SimDiscoveryWorld, honest: ReadonlyArray<number>, fa
       maxFakesInTable = Math.max(maxFakesInTable, usable.filter((p) => fakes.has(p)).length)
       maxAttackersInTable = Math.max(maxAttackersInTable, usable.filter((p) => attackers.has(p)).length)
       honestShareServed = Math.min(honestShareServed, shareOf(served))
+      honestShareWithoutAttackerNodes = Math.min(honestShareWithoutAttackerNodes, shareWithout(usable), shareWithout(served))
       if (!(yield* node.network.connectedPeers).some((p) => honestIds.has(p))) eclipsed += 1
     }
-    return { honestShare: Math.min(honestShareTable, honestShareServed), honestShareTable, honestShareServed, maxFakesInTable, maxAttackersInTable, eclipsed }
+    return {
+      honestShare: Math.min(honestShareTable, honestShareServed),
+      honestShareTable,
+      honestShareServed,
+      honestShareWithoutAttackerNodes,
+      maxFakesInTable,
+      maxAttackersInTable,
+      eclipsed
+    }
   })
 
 /** Each attacker calls `ANNOUNCES_PER_TICK` random honest nodes every tick, for as long as the scope lives. */
