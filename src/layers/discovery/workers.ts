@@ -97,7 +97,7 @@ export const makeWorkers = (rt: DiscoveryRuntime, trim: (keep: ReadonlySet<PeerI
       const endMs = yield* Clock.currentTimeMillis
       yield* manager.recordDialResult(order.peerId, DialResult.Connected({ address: order.address, rttMs: endMs - startMs }))
       if (order.purpose === "Rotate") yield* trim(new Set([order.peerId]))
-      // A confirmation dial's connection is its whole test (the peer is real, its introducer credited).
+      // A confirmation dial's connection is its whole test (the peer is real; its introducer is not credited).
       if (order.purpose !== "Confirm") yield* query(order.peerId)
       // A feeler, a learning or a confirmation dial has done its job (its introducer is judged, its answer
       // read); kept only if we are short.
