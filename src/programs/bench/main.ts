@@ -94,6 +94,7 @@ export const BENCHES: Readonly<Record<string, (argv: ReadonlyArray<string>) => P
         eclipsed: r.eclipsed,
         honestShareTable: r.honestShareTable,
         honestShareServed: r.honestShareServed,
+        honestShareWithoutAttackerNodes: r.honestShareWithoutAttackerNodes,
         maxFakesInTable: r.maxFakesInTable,
         maxAttackersInTable: r.maxAttackersInTable,
         seconds: r.seconds
@@ -106,6 +107,7 @@ export const BENCHES: Readonly<Record<string, (argv: ReadonlyArray<string>) => P
         ["at the end: mean share of the other honest nodes an honest node knows", r.meanHonestKnown, ""],
         ["CPU per tick per node", r.msPerTickPerNode, "ms"],
         ["smallest honest share of an honest table or served sample", r.honestShare, "(goal ≥ 0.9)"],
+        ["the same, not counting the attacker nodes (what minted identities take)", r.honestShareWithoutAttackerNodes, ""],
         ["honest nodes without an honest connection", r.eclipsed, "(goal 0)"],
         ["most fake identities in one honest table", r.maxFakesInTable, ""],
         ["most attacker nodes in one honest table (real peers: 0.9 is the ceiling at 10 % attackers)", r.maxAttackersInTable, ""],
